@@ -1,0 +1,119 @@
+// Package httpx holds the hardening every agentguard HTTP boundary shares:
+// body size limits, content-type checks, JSON error bodies, request ids and
+// panic recovery. Errors are mapped to status codes here, in one place.
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/google/uuid"
+)
+
+// MaxBodyBytes is the default request body limit (1 MiB).
+const MaxBodyBytes = 1 << 20
+
+// Error is an error with an HTTP status. Handlers return it for problems the
+// caller can fix (4xx); anything else becomes a 500.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given status.
+func Errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error     string `json:"error"`
+	Status    int    `json:"status"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// WriteJSON writes v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError writes err as a JSON error body. An *Error keeps its status;
+// any other error is a 500 whose details are not shown to the caller.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := http.StatusInternalServerError, "internal error"
+	var he *Error
+	if errors.As(err, &he) {
+		status, msg = he.Status, he.Message
+	}
+	WriteJSON(w, status, ErrorBody{Error: msg, Status: status, RequestID: RequestID(r)})
+}
+
+// ReadJSONBody checks the method, the content type and the size of a JSON
+// request body and returns it. Failures are *Error values with 405, 415,
+// 413 or 400.
+func ReadJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, Errorf(http.StatusMethodNotAllowed, "method %s not allowed: use POST", r.Method)
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return nil, Errorf(http.StatusUnsupportedMediaType, "content type %q not supported: use application/json", ct)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, Errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", limit)
+		}
+		return nil, Errorf(http.StatusBadRequest, "read request body: %v", err)
+	}
+	return body, nil
+}
+
+type requestIDKey struct{}
+
+// RequestID returns the request id set by WithRequestID, or "".
+func RequestID(r *http.Request) string {
+	if r == nil {
+		return ""
+	}
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
+}
+
+// WithRequestID takes X-Request-ID from the caller (AuthZEN §Request
+// Identification) or makes one, echoes it in the response and stores it in
+// the request context. It also turns a panic into a 500 with the request id,
+// logged with its stack, so that one bad request never takes the server down.
+func WithRequestID(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if id == "" || len(id) > 128 {
+			id = uuid.NewString()
+		}
+		w.Header().Set("X-Request-ID", id)
+		r = r.WithContext(contextWith(r, id))
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic in handler", "request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				WriteError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,133 @@
+package pdp
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+	"github.com/google/uuid"
+)
+
+// Options configures New and Load.
+type Options struct {
+	// DisableIndex makes every request evaluate every policy, as plain
+	// cedar-go does. For differential tests and benchmarks; default false.
+	DisableIndex bool
+	// Now is the PDP's clock, the source of context.now. Default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Engine decides authorization requests against one bundle revision. It is
+// immutable and safe for concurrent use; a new bundle means a new Engine.
+type Engine struct {
+	c     *compiled
+	index *scopeIndex // nil when disabled
+	now   func() time.Time
+	bufs  sync.Pool
+}
+
+// New validates src as a whole and builds an Engine. Any problem (parse
+// error, missing or duplicate @id, schema violation in a policy or entity,
+// a mapping to unknown names) refuses the whole bundle; the error names
+// each file and, where known, the line.
+func New(src Source, opts Options) (*Engine, error) {
+	opts.setDefaults()
+	c, err := compile(src)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{c: c, now: opts.Now}
+	if !opts.DisableIndex {
+		e.index = newScopeIndex(c.policies, c.entities)
+	}
+	e.bufs.New = func() any { s := make([]*policy, 0, 64); return &s }
+	return e, nil
+}
+
+// Revision is the bundle revision this engine decides with.
+func (e *Engine) Revision() string { return e.c.revision }
+
+// PolicyCount is the number of policies in the bundle.
+func (e *Engine) PolicyCount() int { return len(e.c.policies) }
+
+// Mapping is the AuthZEN-to-Cedar mapping in force.
+func (e *Engine) Mapping() Mapping { return *e.c.mapping }
+
+// Evaluate maps an AuthZEN request onto Cedar (see Mapping; context.now is
+// the PDP's clock), validates it against the schema in strict mode and
+// decides it. Errors wrap ErrBadRequest and are *RequestError values: the
+// request, not the PDP, is at fault.
+func (e *Engine) Evaluate(r *Request) (Decision, error) {
+	req, err := e.c.mapping.cedarRequest(r, e.now())
+	if err != nil {
+		return Decision{}, err
+	}
+	if err := e.c.validator.Request(req); err != nil {
+		return Decision{}, &RequestError{Field: "request", Err: err}
+	}
+	return e.Authorize(req), nil
+}
+
+// Authorize decides a Cedar request as is, without mapping or validation.
+func (e *Engine) Authorize(req types.Request) Decision {
+	var (
+		dec  cedar.Decision
+		diag cedar.Diagnostic
+	)
+	if e.index == nil {
+		dec, diag = cedar.Authorize(policyList(e.c.policies), e.c.entities, req)
+	} else {
+		bp := e.bufs.Get().(*[]*policy)
+		cands := e.index.candidates(&req, (*bp)[:0])
+		dec, diag = cedar.Authorize(policyList(cands), e.c.entities, req)
+		clear(cands)
+		*bp = cands[:0]
+		e.bufs.Put(bp)
+	}
+	d := Decision{
+		ID:       newDecisionID(),
+		Allowed:  dec == cedar.Allow,
+		Revision: e.c.revision,
+	}
+	if len(diag.Reasons) > 0 {
+		d.Reasons = make([]string, len(diag.Reasons))
+		for i, r := range diag.Reasons {
+			d.Reasons[i] = string(r.PolicyID)
+		}
+		slices.Sort(d.Reasons)
+	}
+	if len(diag.Errors) > 0 {
+		d.Errors = make([]EvalError, len(diag.Errors))
+		for i, er := range diag.Errors {
+			d.Errors[i] = EvalError{PolicyID: string(er.PolicyID), Message: er.Message}
+		}
+		slices.SortFunc(d.Errors, func(a, b EvalError) int {
+			if a.PolicyID < b.PolicyID {
+				return -1
+			}
+			if a.PolicyID > b.PolicyID {
+				return 1
+			}
+			return 0
+		})
+	}
+	return d
+}
+
+// newDecisionID returns a time-ordered UUIDv7, so decision ids sort by time
+// in the decision log.
+func newDecisionID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
