@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// authzenRequest is the AuthZEN 1.0 evaluation request body sent to the PDP,
+// and, wrapped as {"input": ...}, to OPA.
+type authzenRequest struct {
+	Subject  authzenEntity   `json:"subject"`
+	Action   authzenAction   `json:"action"`
+	Resource authzenEntity   `json:"resource"`
+	Context  *authzenContext `json:"context,omitempty"`
+}
+
+type authzenEntity struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+type authzenAction struct {
+	Name string `json:"name"`
+}
+
+// authzenContext holds only keys the PDP maps into Cedar's context.request.
+type authzenContext struct {
+	User string `json:"user,omitempty"`
+}
+
+func authzenBody(r Request) []byte {
+	body := authzenRequest{
+		Subject:  authzenEntity{Type: "agent", ID: r.Agent},
+		Action:   authzenAction{Name: "call_tool"},
+		Resource: authzenEntity{Type: "tool", ID: r.Tool},
+	}
+	if r.User != "" {
+		body.Context = &authzenContext{User: r.User}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		panic(err) // plain strings always marshal
+	}
+	return b
+}
+
+// target is one server under load: where to POST and how to read a decision.
+type target struct {
+	name   string
+	url    string
+	bodies [][]byte // one per request, same order as the request list
+	decode func([]byte) (bool, error)
+	client *http.Client
+	srv    *server
+}
+
+func newTarget(name string, srv *server, path string, reqs []Request, wrap func([]byte) []byte, decode func([]byte) (bool, error), concurrency int) *target {
+	bodies := make([][]byte, len(reqs))
+	for i, r := range reqs {
+		bodies[i] = wrap(authzenBody(r))
+	}
+	tr := &http.Transport{
+		Proxy:               nil, // loopback only, never through a proxy
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        2 * concurrency,
+		MaxIdleConnsPerHost: 2 * concurrency,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &target{
+		name:   name,
+		url:    srv.baseURL + path,
+		bodies: bodies,
+		decode: decode,
+		client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		srv:    srv,
+	}
+}
+
+func decodePDP(b []byte) (bool, error) {
+	var r struct {
+		Decision *bool `json:"decision"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return false, err
+	}
+	if r.Decision == nil {
+		return false, errors.New(`no "decision" in response`)
+	}
+	return *r.Decision, nil
+}
+
+func wrapOPA(b []byte) []byte {
+	out := make([]byte, 0, len(b)+10)
+	out = append(out, `{"input":`...)
+	out = append(out, b...)
+	return append(out, '}')
+}
+
+func decodeOPA(b []byte) (bool, error) {
+	var r struct {
+		Result *bool `json:"result"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return false, err
+	}
+	if r.Result == nil {
+		return false, errors.New(`no "result" in response (rule undefined?)`)
+	}
+	return *r.Result, nil
+}
+
+// mismatch is a request whose decision differed from the expected one.
+type mismatch struct {
+	index int
+	got   bool
+}
+
+// runResult is what one pass of requests over one server measured.
+type runResult struct {
+	name       string
+	label      string // "warm-up", "round 1", ...
+	sent       int
+	errors     int
+	firstErr   string
+	mismatches []mismatch // the first few
+	mismatchN  int
+	elapsed    time.Duration
+	latencies  []time.Duration // of answered requests, sorted
+	cpu        time.Duration   // server CPU time during the pass; <0 if unknown
+	incomplete bool            // stopped by the deadline or an interrupt
+}
+
+const keepMismatches = 10
+
+// drive sends requests [0, n) of t's bodies with concurrency workers over
+// keep-alive connections and checks each decision against reqs[i].Expect.
+func drive(ctx context.Context, t *target, reqs []Request, n, concurrency int, label string) runResult {
+	n = min(n, len(t.bodies))
+	res := runResult{name: t.name, label: label}
+	var (
+		next   atomic.Int64
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		shards = make([][]time.Duration, concurrency)
+	)
+	cpu0 := processCPU(t.srv.cmd.Process.Pid)
+	start := time.Now()
+	for w := range concurrency {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, n/concurrency+1)
+			var buf bytes.Buffer
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					break
+				}
+				t0 := time.Now()
+				got, err := t.do(ctx, t.bodies[i], &buf)
+				d := time.Since(t0)
+				if ctx.Err() != nil {
+					break // an interrupted request is not an error of the server
+				}
+				mu.Lock()
+				res.sent++
+				switch {
+				case err != nil:
+					if res.errors == 0 {
+						res.firstErr = fmt.Sprintf("request #%d: %v", i, err)
+					}
+					res.errors++
+				case got != reqs[i].Expect:
+					if len(res.mismatches) < keepMismatches {
+						res.mismatches = append(res.mismatches, mismatch{index: i, got: got})
+					}
+					res.mismatchN++
+				}
+				mu.Unlock()
+				if err == nil {
+					lat = append(lat, d)
+				}
+			}
+			shards[w] = lat
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.incomplete = ctx.Err() != nil
+	res.cpu = -1
+	if cpu0 >= 0 {
+		if cpu1 := processCPU(t.srv.cmd.Process.Pid); cpu1 >= 0 {
+			res.cpu = cpu1 - cpu0
+		}
+	}
+	for _, s := range shards {
+		res.latencies = append(res.latencies, s...)
+	}
+	sortDurations(res.latencies)
+	return res
+}
+
+// do sends one evaluation and returns the decision.
+func (t *target) do(ctx context.Context, body []byte, buf *bytes.Buffer) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	buf.Reset()
+	_, err = buf.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return false, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("%s: %.200s", resp.Status, buf.Bytes())
+	}
+	got, err := t.decode(buf.Bytes())
+	if err != nil {
+		return false, fmt.Errorf("decode %.200s: %w", buf.Bytes(), err)
+	}
+	return got, nil
+}

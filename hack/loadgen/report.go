@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"text/tabwriter"
+	"time"
+)
+
+func sortDurations(d []time.Duration) { slices.Sort(d) }
+
+// quantile returns the q-quantile (nearest rank) of sorted latencies.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// throughput is answered requests per second of wall time.
+func (r runResult) throughput() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(len(r.latencies)) / r.elapsed.Seconds()
+}
+
+// cpuPerRequest is the server's CPU time per answered request, or -1.
+func (r runResult) cpuPerRequest() time.Duration {
+	if r.cpu < 0 || len(r.latencies) == 0 {
+		return -1
+	}
+	return r.cpu / time.Duration(len(r.latencies))
+}
+
+// pick chooses the reported round: the one with the best throughput, or the
+// median one (the lower middle for an even count).
+func pick(rounds []runResult, how string) runResult {
+	s := slices.Clone(rounds)
+	slices.SortFunc(s, func(a, b runResult) int {
+		switch ta, tb := a.throughput(), b.throughput(); {
+		case ta < tb:
+			return -1
+		case ta > tb:
+			return 1
+		}
+		return 0
+	})
+	if how == "median" {
+		return s[(len(s)-1)/2]
+	}
+	return s[len(s)-1]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond)) }
+
+// progressLine is the one-line summary of a pass, for stderr.
+func progressLine(r runResult) string {
+	s := fmt.Sprintf("%-10s %-8s %7d req %3d err %3d mismatch %9.0f req/s  p50 %s  p99 %s  p999 %s",
+		r.name, r.label, r.sent, r.errors, r.mismatchN, r.throughput(),
+		ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(quantile(r.latencies, 0.999)))
+	if c := r.cpuPerRequest(); c >= 0 {
+		s += fmt.Sprintf("  server cpu %.1fµs/req", float64(c)/float64(time.Microsecond))
+	}
+	return s
+}
+
+// writeTable prints one row per server.
+func writeTable(w io.Writer, rows []runResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "server\trequests\terrors\treq/s\tp50\tp99\tp999\tcpu/req\tround\t")
+	for _, r := range rows {
+		cpu := "n/a"
+		if c := r.cpuPerRequest(); c >= 0 {
+			cpu = fmt.Sprintf("%.1fµs", float64(c)/float64(time.Microsecond))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sent, r.errors, r.throughput(),
+			ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(quantile(r.latencies, 0.999)), cpu, r.label)
+	}
+	tw.Flush()
+}
