@@ -71,7 +71,7 @@ func (e *Engine) Evaluate(r *Request) (Decision, error) {
 		return Decision{}, err
 	}
 	if err := e.c.validator.Request(req); err != nil {
-		return Decision{}, &RequestError{Field: "request", Err: err}
+		return Decision{}, explainInvalid(e.c.schema, req, err)
 	}
 	return e.Authorize(req), nil
 }

@@ -17,6 +17,10 @@ import (
 type scopeIndex struct {
 	all []*policy // unconstrained scope
 
+	// pairEq holds policies with both principal == and resource ==, the
+	// shape of grants and allowlist entries, under the exact pair.
+	pairEq map[[2]types.EntityUID][]*policy
+
 	principalEq, principalIn map[types.EntityUID][]*policy
 	principalIs              map[types.EntityType][]*policy
 	resourceEq, resourceIn   map[types.EntityUID][]*policy
@@ -38,6 +42,7 @@ func newScopeIndex(policies []*policy, entities types.EntityMap) *scopeIndex {
 		resourceIs: map[types.EntityType][]*policy{},
 		actionEq:   map[types.EntityUID][]*policy{}, actionIn: map[types.EntityUID][]*policy{},
 		ancestors: closure(entities),
+		pairEq:    map[[2]types.EntityUID][]*policy{},
 	}
 	for _, p := range policies {
 		ix.add(p)
@@ -50,6 +55,13 @@ func newScopeIndex(policies []*policy, entities types.EntityMap) *scopeIndex {
 // few actions, many principals and resources).
 func (ix *scopeIndex) add(p *policy) {
 	a := (*xast.Policy)(p.p.AST())
+	pe, pok := a.Principal.(xast.ScopeTypeEq)
+	re, rok := a.Resource.(xast.ScopeTypeEq)
+	if pok && rok {
+		k := [2]types.EntityUID{pe.Entity, re.Entity}
+		ix.pairEq[k] = append(ix.pairEq[k], p)
+		return
+	}
 	if s, ok := a.Principal.(xast.ScopeTypeEq); ok {
 		ix.principalEq[s.Entity] = append(ix.principalEq[s.Entity], p)
 		return
@@ -106,6 +118,9 @@ func (ix *scopeIndex) add(p *policy) {
 // candidates appends to buf the policies whose scope can match req.
 func (ix *scopeIndex) candidates(req *types.Request, buf []*policy) []*policy {
 	buf = append(buf, ix.all...)
+	if len(ix.pairEq) > 0 {
+		buf = append(buf, ix.pairEq[[2]types.EntityUID{req.Principal, req.Resource}]...)
+	}
 	buf = append(buf, ix.principalEq[req.Principal]...)
 	buf = append(buf, ix.resourceEq[req.Resource]...)
 	buf = append(buf, ix.actionEq[req.Action]...)

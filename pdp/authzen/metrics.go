@@ -1,0 +1,56 @@
+package authzen
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// metrics are the PDP's decision metrics. On /metrics they appear as
+// agentguard_pdp_decisions_total{endpoint,decision},
+// agentguard_pdp_decision_duration_seconds and
+// agentguard_pdp_request_errors_total{endpoint,status}.
+type metrics struct {
+	decisions metric.Int64Counter
+	duration  metric.Float64Histogram
+	errs      metric.Int64Counter
+
+	allow, deny attribute.KeyValue
+}
+
+func newMetrics(mp metric.MeterProvider) (*metrics, error) {
+	m := mp.Meter("github.com/agentguard/agentguard/pdp/authzen")
+	var err error
+	out := &metrics{allow: attribute.String("decision", "allow"), deny: attribute.String("decision", "deny")}
+	if out.decisions, err = m.Int64Counter("agentguard.pdp.decisions",
+		metric.WithDescription("PDP decisions by endpoint and outcome.")); err != nil {
+		return nil, err
+	}
+	if out.duration, err = m.Float64Histogram("agentguard.pdp.decision.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from request arrival to decision."),
+		metric.WithExplicitBucketBoundaries(0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1)); err != nil {
+		return nil, err
+	}
+	if out.errs, err = m.Int64Counter("agentguard.pdp.request.errors",
+		metric.WithDescription("PDP requests answered with an HTTP error, by endpoint and status.")); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (m *metrics) decision(ctx context.Context, endpoint string, allowed bool, d time.Duration) {
+	dec := m.deny
+	if allowed {
+		dec = m.allow
+	}
+	set := metric.WithAttributes(attribute.String("endpoint", endpoint), dec)
+	m.decisions.Add(ctx, 1, set)
+	m.duration.Record(ctx, d.Seconds(), set)
+}
+
+func (m *metrics) errors(ctx context.Context, endpoint string, status int) {
+	m.errs.Add(ctx, 1, metric.WithAttributes(attribute.String("endpoint", endpoint), attribute.String("status", strconv.Itoa(status))))
+}

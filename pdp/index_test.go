@@ -1,0 +1,56 @@
+package pdp_test
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/agentguard/agentguard/pdp"
+)
+
+// TestIndexDifferential proves the scope index changes nothing: over many
+// generated bundles and requests, decisions, determining policy ids and
+// evaluation errors are identical with and without it.
+func TestIndexDifferential(t *testing.T) {
+	t.Parallel()
+	const bundles, requests = 60, 400
+	ignoreID := cmpopts.IgnoreFields(pdp.Decision{}, "ID")
+	var allowed, denied, withErrors, withReasons int
+	for seed := range uint64(bundles) {
+		g := newGen(seed, 40, 60)
+		src := g.source(t, 20+int(seed)*5)
+		indexed, err := pdp.New(src, pdp.Options{})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		plain, err := pdp.New(src, pdp.Options{DisableIndex: true})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		for i := range requests {
+			req := g.request()
+			want := plain.Authorize(req)
+			got := indexed.Authorize(req)
+			if diff := cmp.Diff(want, got, ignoreID, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("seed %d request %d %v: indexed decision differs (-plain +indexed):\n%s", seed, i, req, diff)
+			}
+			if want.Allowed {
+				allowed++
+			} else {
+				denied++
+			}
+			if len(want.Errors) > 0 {
+				withErrors++
+			}
+			if len(want.Reasons) > 0 {
+				withReasons++
+			}
+		}
+	}
+	// The generator must exercise every outcome, or the test proves little.
+	if allowed == 0 || denied == 0 || withErrors == 0 || withReasons == 0 {
+		t.Fatalf("generator too narrow: allowed=%d denied=%d withErrors=%d withReasons=%d", allowed, denied, withErrors, withReasons)
+	}
+	t.Logf("%d decisions compared: %d allowed, %d denied, %d with evaluation errors", allowed+denied, allowed, denied, withErrors)
+}
