@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,6 +137,7 @@ type runResult struct {
 	elapsed    time.Duration
 	latencies  []time.Duration // of answered requests, sorted
 	cpu        time.Duration   // server CPU time during the pass; <0 if unknown
+	clientCPU  time.Duration   // this process's CPU time during the pass; <0 if unknown
 	incomplete bool            // stopped by the deadline or an interrupt
 }
 
@@ -152,7 +154,7 @@ func drive(ctx context.Context, t *target, reqs []Request, n, concurrency int, l
 		wg     sync.WaitGroup
 		shards = make([][]time.Duration, concurrency)
 	)
-	cpu0 := processCPU(t.srv.cmd.Process.Pid)
+	cpu0, self0 := processCPU(t.srv.cmd.Process.Pid), processCPU(os.Getpid())
 	start := time.Now()
 	for w := range concurrency {
 		wg.Go(func() {
@@ -194,17 +196,24 @@ func drive(ctx context.Context, t *target, reqs []Request, n, concurrency int, l
 	wg.Wait()
 	res.elapsed = time.Since(start)
 	res.incomplete = ctx.Err() != nil
-	res.cpu = -1
-	if cpu0 >= 0 {
-		if cpu1 := processCPU(t.srv.cmd.Process.Pid); cpu1 >= 0 {
-			res.cpu = cpu1 - cpu0
-		}
-	}
+	res.cpu = cpuSince(t.srv.cmd.Process.Pid, cpu0)
+	res.clientCPU = cpuSince(os.Getpid(), self0)
 	for _, s := range shards {
 		res.latencies = append(res.latencies, s...)
 	}
 	sortDurations(res.latencies)
 	return res
+}
+
+func cpuSince(pid int, before time.Duration) time.Duration {
+	if before < 0 {
+		return -1
+	}
+	now := processCPU(pid)
+	if now < 0 {
+		return -1
+	}
+	return now - before
 }
 
 // do sends one evaluation and returns the decision.

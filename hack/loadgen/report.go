@@ -28,12 +28,19 @@ func (r runResult) throughput() float64 {
 	return float64(len(r.latencies)) / r.elapsed.Seconds()
 }
 
-// cpuPerRequest is the server's CPU time per answered request, or -1.
-func (r runResult) cpuPerRequest() time.Duration {
-	if r.cpu < 0 || len(r.latencies) == 0 {
+// perRequest divides a CPU time by the answered requests; -1 if unknown.
+func (r runResult) perRequest(cpu time.Duration) time.Duration {
+	if cpu < 0 || len(r.latencies) == 0 {
 		return -1
 	}
-	return r.cpu / time.Duration(len(r.latencies))
+	return cpu / time.Duration(len(r.latencies))
+}
+
+func µs(d time.Duration) string {
+	if d < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond))
 }
 
 // pick chooses the reported round: the one with the best throughput, or the
@@ -62,23 +69,16 @@ func progressLine(r runResult) string {
 	s := fmt.Sprintf("%-10s %-8s %7d req %3d err %3d mismatch %9.0f req/s  p50 %s  p99 %s  p999 %s",
 		r.name, r.label, r.sent, r.errors, r.mismatchN, r.throughput(),
 		ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(quantile(r.latencies, 0.999)))
-	if c := r.cpuPerRequest(); c >= 0 {
-		s += fmt.Sprintf("  server cpu %.1fµs/req", float64(c)/float64(time.Microsecond))
-	}
-	return s
+	return s + fmt.Sprintf("  cpu/req server %s client %s", µs(r.perRequest(r.cpu)), µs(r.perRequest(r.clientCPU)))
 }
 
 // writeTable prints one row per server.
 func writeTable(w io.Writer, rows []runResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\trequests\terrors\treq/s\tp50\tp99\tp999\tcpu/req\tround\t")
+	fmt.Fprintln(tw, "server\trequests\terrors\treq/s\tp50\tp99\tp999\tserver cpu/req\tround\t")
 	for _, r := range rows {
-		cpu := "n/a"
-		if c := r.cpuPerRequest(); c >= 0 {
-			cpu = fmt.Sprintf("%.1fµs", float64(c)/float64(time.Microsecond))
-		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sent, r.errors, r.throughput(),
-			ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(quantile(r.latencies, 0.999)), cpu, r.label)
+			ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(quantile(r.latencies, 0.999)), µs(r.perRequest(r.cpu)), r.label)
 	}
 	tw.Flush()
 }

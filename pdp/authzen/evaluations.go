@@ -147,4 +147,3 @@ func withDefaults(ev, def evaluationRequest) evaluationRequest {
 	}
 	return ev
 }
-
