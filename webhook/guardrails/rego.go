@@ -1,0 +1,154 @@
+package guardrails
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// RulesPackage is the package every custom admission rule must declare.
+const RulesPackage = "agentguard.admission"
+
+// RuleErrorID is the control reported when custom rules cannot be evaluated:
+// a guardrail that cannot run is treated as a workload outside the
+// guardrails (AG-GOV-001), so the request is denied.
+const RuleErrorID = "AG-GOV-001"
+
+// ErrInvalidRules is returned (wrapped) when custom Rego rules do not parse
+// or compile.
+var ErrInvalidRules = errors.New("invalid admission rules")
+
+// regoRules is the prepared query over a bundle's custom rules.
+type regoRules struct {
+	query rego.PreparedEvalQuery
+}
+
+// compileRules parses and compiles the modules once. nil modules give nil
+// rules (nothing to evaluate).
+func compileRules(ctx context.Context, modules map[string]string) (*regoRules, error) {
+	if len(modules) == 0 {
+		return nil, nil
+	}
+	opts := []func(*rego.Rego){
+		rego.Query("data." + RulesPackage + ".deny"),
+		rego.StrictBuiltinErrors(true),
+	}
+	for _, name := range sortedKeys(modules) {
+		m, err := ast.ParseModuleWithOpts(name, modules[name], ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidRules, err)
+		}
+		if got := strings.TrimPrefix(m.Package.Path.String(), "data."); got != RulesPackage {
+			return nil, fmt.Errorf("%w: %s: package %s: want package %s", ErrInvalidRules, name, got, RulesPackage)
+		}
+		opts = append(opts, rego.ParsedModule(m))
+	}
+	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRules, err)
+	}
+	return &regoRules{query: pq}, nil
+}
+
+// regoInput is what custom rules see as input. See docs/admission.md.
+func regoInput(ev *evaluation) (map[string]any, error) {
+	in := ev.in
+	obj := in.Object
+	pod := in.PodObject
+	if pod == nil && in.PodSpec != nil {
+		var err error
+		if pod, err = toJSONValue(map[string]any{"metadata": in.PodMeta, "spec": in.PodSpec}); err != nil {
+			return nil, err
+		}
+	}
+	if obj == nil {
+		obj = pod
+	}
+	user := map[string]any{}
+	if in.User != nil {
+		groups := make([]any, len(in.User.Groups))
+		for i, g := range in.User.Groups {
+			groups[i] = g
+		}
+		user = map[string]any{"username": in.User.Username, "groups": groups}
+	}
+	nsLabels := make(map[string]any, len(in.NamespaceLabels))
+	for k, v := range in.NamespaceLabels {
+		nsLabels[k] = v
+	}
+	return map[string]any{
+		"operation": in.Operation,
+		"kind":      in.Kind,
+		"name":      in.Name,
+		"namespace": map[string]any{"name": in.Namespace, "labels": nsLabels},
+		"agent":     ev.d.Agent,
+		"tenant":    ev.d.Tenant,
+		"isAgent":   ev.agent,
+		"user":      user,
+		"object":    obj,
+		"pod":       pod,
+	}, nil
+}
+
+func toJSONValue(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	return out, json.Unmarshal(b, &out)
+}
+
+// eval runs the custom rules and records their violations. Any error denies.
+func (r *regoRules) eval(ctx context.Context, ev *evaluation) {
+	fail := func(err error) {
+		ev.d.Violations = append(ev.d.Violations, Violation{
+			ID:    RuleErrorID,
+			Check: "rego",
+			Message: message(RuleErrorID, "custom admission rules (package %s) failed to evaluate, so the object is refused (fail closed): %v; fix: correct the rule in the bundle's admission/*.rego",
+				RulesPackage, err),
+			Mode: ModeEnforce,
+		})
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			fail(fmt.Errorf("panic: %v", p))
+		}
+	}()
+	input, err := regoInput(ev)
+	if err != nil {
+		fail(err)
+		return
+	}
+	rs, err := r.query.Eval(ctx, rego.EvalInput(input))
+	if err != nil {
+		fail(err)
+		return
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return // deny is undefined: no violations
+	}
+	items, ok := rs[0].Expressions[0].Value.([]any)
+	if !ok {
+		fail(fmt.Errorf("deny is %T, want a set of objects", rs[0].Expressions[0].Value))
+		return
+	}
+	for _, it := range items {
+		obj, _ := it.(map[string]any)
+		id, _ := obj["id"].(string)
+		msg, _ := obj["msg"].(string)
+		if id == "" || msg == "" {
+			fail(fmt.Errorf("deny element %v: want {\"id\": string, \"msg\": string}", it))
+			return
+		}
+		if !strings.HasPrefix(msg, "["+id+"]") {
+			msg = "[" + id + "] " + msg
+		}
+		ev.addFor("rego", id, msg)
+	}
+}
