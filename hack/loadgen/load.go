@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -55,35 +53,29 @@ func authzenBody(r Request) []byte {
 
 // target is one server under load: where to POST and how to read a decision.
 type target struct {
-	name   string
-	url    string
-	bodies [][]byte // one per request, same order as the request list
-	decode func([]byte) (bool, error)
-	client *http.Client
-	srv    *server
+	name      string
+	bodies    [][]byte // one per request, same order as the request list
+	decode    func([]byte) (bool, error)
+	newPoster func() poster // one per worker
+	srv       *server
 }
 
-func newTarget(name string, srv *server, path string, reqs []Request, wrap func([]byte) []byte, decode func([]byte) (bool, error), concurrency int) *target {
+func newTarget(name string, srv *server, path string, reqs []Request, wrap func([]byte) []byte, decode func([]byte) (bool, error), client string, concurrency int) (*target, error) {
 	bodies := make([][]byte, len(reqs))
 	for i, r := range reqs {
 		bodies[i] = wrap(authzenBody(r))
 	}
-	tr := &http.Transport{
-		Proxy:               nil, // loopback only, never through a proxy
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        2 * concurrency,
-		MaxIdleConnsPerHost: 2 * concurrency,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+	t := &target{name: name, bodies: bodies, decode: decode, srv: srv}
+	switch client {
+	case "nethttp":
+		c := newHTTPClient(concurrency)
+		t.newPoster = func() poster { return &netHTTPPoster{client: c, url: srv.baseURL + path} }
+	case "raw":
+		t.newPoster = func() poster { return newRawPoster(srv.addr, path) }
+	default:
+		return nil, fmt.Errorf("unknown client %q", client)
 	}
-	return &target{
-		name:   name,
-		url:    srv.baseURL + path,
-		bodies: bodies,
-		decode: decode,
-		client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
-		srv:    srv,
-	}
+	return t, nil
 }
 
 func decodePDP(b []byte) (bool, error) {
@@ -159,14 +151,15 @@ func drive(ctx context.Context, t *target, reqs []Request, n, concurrency int, l
 	for w := range concurrency {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, n/concurrency+1)
-			var buf bytes.Buffer
+			p := t.newPoster()
+			defer p.close()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= n || ctx.Err() != nil {
 					break
 				}
 				t0 := time.Now()
-				got, err := t.do(ctx, t.bodies[i], &buf)
+				got, err := t.do(ctx, p, t.bodies[i])
 				d := time.Since(t0)
 				if ctx.Err() != nil {
 					break // an interrupted request is not an error of the server
@@ -217,28 +210,17 @@ func cpuSince(pid int, before time.Duration) time.Duration {
 }
 
 // do sends one evaluation and returns the decision.
-func (t *target) do(ctx context.Context, body []byte, buf *bytes.Buffer) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
+func (t *target) do(ctx context.Context, p poster, body []byte) (bool, error) {
+	status, resp, err := p.post(ctx, body)
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return false, err
+	if status != http.StatusOK {
+		return false, fmt.Errorf("status %d: %.200s", status, resp)
 	}
-	buf.Reset()
-	_, err = buf.ReadFrom(resp.Body)
-	resp.Body.Close()
+	got, err := t.decode(resp)
 	if err != nil {
-		return false, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("%s: %.200s", resp.Status, buf.Bytes())
-	}
-	got, err := t.decode(buf.Bytes())
-	if err != nil {
-		return false, fmt.Errorf("decode %.200s: %w", buf.Bytes(), err)
+		return false, fmt.Errorf("decode %.200s: %w", resp, err)
 	}
 	return got, nil
 }

@@ -36,6 +36,7 @@ type options struct {
 	rounds      int
 	warmup      int
 	pick        string
+	client      string
 	timeout     time.Duration
 	keep        bool
 }
@@ -55,6 +56,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.rounds, "rounds", 2, "measured rounds per server, run alternately")
 	flag.IntVar(&o.warmup, "warmup", 20000, "warm-up requests per server before the rounds")
 	flag.StringVar(&o.pick, "pick", "best", "round to report per server: best or median (by throughput)")
+	flag.StringVar(&o.client, "client", "raw", "HTTP client: raw (a minimal keep-alive HTTP/1.1 client, half the CPU of net/http, which the servers need on a small machine) or nethttp (net/http Transport)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for the whole run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the generated files and server logs (their directory is printed)")
 	flag.Parse()
@@ -67,6 +69,8 @@ func parseFlags() (options, error) {
 		return o, errors.New("-concurrency and -rounds must be positive, -warmup not negative")
 	case o.pick != "best" && o.pick != "median":
 		return o, fmt.Errorf("-pick %q: want best or median", o.pick)
+	case o.client != "nethttp" && o.client != "raw":
+		return o, fmt.Errorf("-client %q: want nethttp or raw", o.client)
 	case o.agentguard == "" && o.opa == "":
 		return o, errors.New("nothing to load: both -agentguard and -opa are empty")
 	}
@@ -122,8 +126,12 @@ func bench(ctx context.Context, o options) (int, error) {
 			return 0, err
 		}
 		defer srv.stop()
-		targets = append(targets, newTarget("agentguard", srv, "/access/v1/evaluation", reqs,
-			func(b []byte) []byte { return b }, decodePDP, o.concurrency))
+		t, err := newTarget("agentguard", srv, "/access/v1/evaluation", reqs,
+			func(b []byte) []byte { return b }, decodePDP, o.client, o.concurrency)
+		if err != nil {
+			return 0, err
+		}
+		targets = append(targets, t)
 	}
 	if o.opa != "" {
 		policy, data, err := WriteRego(filepath.Join(dir, "opa"), w)
@@ -142,8 +150,12 @@ func bench(ctx context.Context, o options) (int, error) {
 			return 0, err
 		}
 		defer srv.stop()
-		targets = append(targets, newTarget("opa", srv, "/v1/data/agentguard/authz/allow", reqs,
-			wrapOPA, decodeOPA, o.concurrency))
+		t, err := newTarget("opa", srv, "/v1/data/agentguard/authz/allow", reqs,
+			wrapOPA, decodeOPA, o.client, o.concurrency)
+		if err != nil {
+			return 0, err
+		}
+		targets = append(targets, t)
 	}
 
 	results := map[string][]runResult{}

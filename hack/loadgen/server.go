@@ -17,6 +17,7 @@ import (
 // server is a child process serving decisions on a loopback port.
 type server struct {
 	name    string
+	addr    string // host:port on the loopback interface
 	baseURL string
 	cmd     *exec.Cmd
 	logPath string
@@ -50,7 +51,7 @@ func startServer(ctx context.Context, name, addr, readyPath, logDir string, read
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	s := &server{name: name, baseURL: "http://" + addr, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	s := &server{name: name, addr: addr, baseURL: "http://" + addr, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
 	go func() {
 		s.waitErr = cmd.Wait()
 		close(s.exited)
