@@ -178,7 +178,11 @@ func bench(ctx context.Context, o options) (int, error) {
 			return err
 		}
 		if r.incomplete {
-			return fmt.Errorf("%s %s stopped early: %w", r.name, r.label, context.Cause(ctx))
+			cause := context.Cause(ctx)
+			if errors.Is(cause, context.DeadlineExceeded) {
+				cause = fmt.Errorf("-timeout %v reached", o.timeout)
+			}
+			return fmt.Errorf("%s %s stopped early: %w", r.name, r.label, cause)
 		}
 		return nil
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -129,6 +130,9 @@ func (s *server) logTail() string {
 	b, err := os.ReadFile(s.logPath)
 	if err != nil {
 		return ""
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return "  " + s.name + " logged nothing (" + s.logPath + ")"
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > 20 {
