@@ -90,11 +90,10 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 		t.TracerProvider = tp
 		t.shutdown = append(t.shutdown, tp.Shutdown)
 	} else {
-		// Spans are still created (so trace ids propagate and appear in logs)
-		// but go nowhere.
-		tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
-		t.TracerProvider = tp
-		t.shutdown = append(t.shutdown, tp.Shutdown)
+		// Nothing to export to: spans are not recorded, but an incoming
+		// traceparent still propagates (the noop tracer keeps the parent's
+		// span context), so logs carry the caller's trace id.
+		t.TracerProvider = noop.NewTracerProvider()
 	}
 	otel.SetTracerProvider(t.TracerProvider)
 	otel.SetMeterProvider(mp)
