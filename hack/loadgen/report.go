@@ -36,7 +36,7 @@ func (r runResult) perRequest(cpu time.Duration) time.Duration {
 	return cpu / time.Duration(len(r.latencies))
 }
 
-func µs(d time.Duration) string {
+func micros(d time.Duration) string {
 	if d < 0 {
 		return "n/a"
 	}
@@ -69,7 +69,7 @@ func progressLine(r runResult) string {
 	s := fmt.Sprintf("%-10s %-8s %7d req %3d err %3d mismatch %9.0f req/s  p50 %s  p99 %s  p999 %s",
 		r.name, r.label, r.sent, r.errors, r.mismatchN, r.throughput(),
 		ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(quantile(r.latencies, 0.999)))
-	return s + fmt.Sprintf("  cpu/req server %s client %s", µs(r.perRequest(r.cpu)), µs(r.perRequest(r.clientCPU)))
+	return s + fmt.Sprintf("  cpu/req server %s client %s", micros(r.perRequest(r.cpu)), micros(r.perRequest(r.clientCPU)))
 }
 
 // writeTable prints one row per server.
@@ -78,7 +78,7 @@ func writeTable(w io.Writer, rows []runResult) {
 	fmt.Fprintln(tw, "server\trequests\terrors\treq/s\tp50\tp99\tp999\tserver cpu/req\tround\t")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sent, r.errors, r.throughput(),
-			ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(quantile(r.latencies, 0.999)), µs(r.perRequest(r.cpu)), r.label)
+			ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(quantile(r.latencies, 0.999)), micros(r.perRequest(r.cpu)), r.label)
 	}
 	tw.Flush()
 }

@@ -88,9 +88,9 @@ func (s *server) waitReady(ctx context.Context, path string, timeout time.Durati
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("exited: %v", s.waitErr)
+			return fmt.Errorf("exited: %w", s.exitError())
 		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), last)
 		case <-tick.C:
 		}
 	}
@@ -119,10 +119,18 @@ func (s *server) stop() {
 func (s *server) alive() error {
 	select {
 	case <-s.exited:
-		return fmt.Errorf("%s exited: %v\n%s", s.name, s.waitErr, s.logTail())
+		return fmt.Errorf("%s exited: %w\n%s", s.name, s.exitError(), s.logTail())
 	default:
 		return nil
 	}
+}
+
+// exitError is why the process ended; only valid once exited is closed.
+func (s *server) exitError() error {
+	if s.waitErr == nil {
+		return errors.New("exit status 0")
+	}
+	return s.waitErr
 }
 
 // logTail returns the last lines of the server's log, for error messages.
