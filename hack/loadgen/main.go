@@ -10,7 +10,18 @@
 // differential test: any mismatch or error makes it exit non-zero.
 //
 // It prints one row per server (the best, or median, round) and, as its last
-// line, "pdp-vs-opa throughput ratio: N.NN" (agentguard ÷ OPA).
+// line, "pdp-vs-opa throughput ratio: N.NN" (agentguard ÷ OPA). Progress,
+// one line per pass with the CPU time server and load generator spent per
+// request, goes to stderr: on a small shared machine the CPU per request is
+// steadier than the throughput.
+//
+//	go run ./hack/loadgen -agentguard bin/agentguard -opa bin/opa \
+//	    [-requests 200000] [-concurrency 16] [-rounds 2] [-seed 1] [-keep]
+//
+// -agentguard "" or -opa "" loads only the other server. The default client
+// (-client raw) is a minimal keep-alive HTTP/1.1 client: the load generator
+// shares the cores with both servers, and net/http (-client nethttp) costs
+// about twice the CPU per request.
 package main
 
 import (

@@ -75,9 +75,9 @@ func progressLine(r runResult) string {
 // writeTable prints one row per server.
 func writeTable(w io.Writer, rows []runResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\trequests\terrors\treq/s\tp50\tp99\tp999\tserver cpu/req\tround\t")
+	fmt.Fprintln(tw, "server    \trequests\terrors\treq/s\tp50\tp99\tp999\tserver cpu/req\tround\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sent, r.errors, r.throughput(),
+		fmt.Fprintf(tw, "%-10s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sent, r.errors, r.throughput(),
 			ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(quantile(r.latencies, 0.999)), micros(r.perRequest(r.cpu)), r.label)
 	}
 	tw.Flush()
