@@ -67,6 +67,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // Config returns the engine's admission config. Callers must not modify it.
 func (e *Engine) Config() *Config { return e.cfg }
 
+// HasRules reports whether the bundle has custom Rego rules (which need the
+// object as decoded JSON in Input.Object).
+func (e *Engine) HasRules() bool { return e.rules != nil }
+
 // Revision returns the bundle revision the engine was built from.
 func (e *Engine) Revision() string { return e.revision }
 
