@@ -107,7 +107,7 @@ func WithRequestID(log *slog.Logger, next http.Handler) http.Handler {
 		r = r.WithContext(contextWith(r, id))
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
+				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(v)
 				}
 				log.ErrorContext(r.Context(), "panic in handler", "request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))

@@ -67,7 +67,7 @@ func (s *Server) handleEvaluations(w http.ResponseWriter, r *http.Request) {
 	// Without an evaluations array the request is a single evaluation and
 	// the response a single decision (§7.1, backwards compatibility).
 	if len(req.Evaluations) == 0 {
-		preq, err := req.evaluationRequest.request("")
+		preq, err := req.request("")
 		if err == nil {
 			d, evalErr := eng.Evaluate(preq)
 			if err = evalErr; err == nil {
