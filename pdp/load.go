@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -45,36 +46,43 @@ type Source struct {
 // PolicyIDAnnotation is the annotation that names a policy.
 const PolicyIDAnnotation = "id"
 
-// ReadDir reads the Cedar part of the bundle rooted at dir: dir/pdp/*.cedar,
-// exactly one dir/pdp/*.cedarschema, and the optional dir/pdp/entities.json
-// and dir/pdp/mapping.yaml. The revision comes from dir/.manifest when it
-// has one.
+// ReadDir reads the Cedar part of the bundle rooted at dir; see ReadFS.
 func ReadDir(dir string) (Source, error) {
-	var src Source
-	pdpDir := filepath.Join(dir, "pdp")
-	ents, err := os.ReadDir(pdpDir)
+	src, err := ReadFS(os.DirFS(dir))
 	if err != nil {
 		return src, fmt.Errorf("read bundle %q: %w", dir, err)
+	}
+	return src, nil
+}
+
+// ReadFS reads the Cedar part of the bundle rooted at fsys: pdp/*.cedar,
+// exactly one pdp/*.cedarschema, and the optional pdp/entities.json and
+// pdp/mapping.yaml. The revision comes from .manifest when it has one.
+func ReadFS(fsys fs.FS) (Source, error) {
+	var src Source
+	ents, err := fs.ReadDir(fsys, "pdp")
+	if err != nil {
+		return src, err
 	}
 	var schemas []File
 	for _, e := range ents {
 		if e.IsDir() {
 			continue
 		}
-		name := e.Name()
-		data, err := os.ReadFile(filepath.Join(pdpDir, name))
+		name := path.Join("pdp", e.Name())
+		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return src, err
 		}
-		f := File{Name: filepath.ToSlash(filepath.Join("pdp", name)), Data: data}
+		f := File{Name: name, Data: data}
 		switch {
 		case strings.HasSuffix(name, ".cedarschema"):
 			schemas = append(schemas, f)
 		case strings.HasSuffix(name, ".cedar"):
 			src.Policies = append(src.Policies, f)
-		case name == "entities.json":
+		case e.Name() == "entities.json":
 			src.Entities = &f
-		case name == "mapping.yaml":
+		case e.Name() == "mapping.yaml":
 			src.Mapping = &f
 		}
 	}
@@ -82,7 +90,7 @@ func ReadDir(dir string) (Source, error) {
 		return src, &LoadError{File: "pdp/", Err: fmt.Errorf("want exactly one *.cedarschema file, found %d", len(schemas))}
 	}
 	src.Schema = schemas[0]
-	if m, err := os.ReadFile(filepath.Join(dir, ".manifest")); err == nil {
+	if m, err := fs.ReadFile(fsys, ".manifest"); err == nil {
 		var man struct {
 			Revision string `json:"revision"`
 		}
