@@ -112,7 +112,14 @@ func TestDecode(t *testing.T) {
 		{"pdp deny", decodePDP, `{"decision": false}`, false, false},
 		{"pdp no decision", decodePDP, `{}`, false, true},
 		{"pdp not json", decodePDP, `<html>`, false, true},
+		{"pdp whitespace", decodePDP, ` { "decision" : true }`, true, false},
+		{"pdp later member", decodePDP, `{"context":{"decision":false},"decision":true}`, true, false},
+		{"pdp duplicate key", decodePDP, `{"decision":true,"decision":false}`, false, false},
+		{"pdp invalid tail", decodePDP, `{"decision":true,`, false, true},
+		{"pdp not bool", decodePDP, `{"decision":"true"}`, false, true},
 		{"opa allow", decodeOPA, `{"result":true}`, true, false},
+		{"opa deny", decodeOPA, `{"result":false}`, false, false},
+		{"opa short", decodeOPA, `{"result":false`, false, true},
 		{"opa undefined", decodeOPA, `{}`, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
