@@ -17,6 +17,9 @@ type Options struct {
 	DisableIndex bool
 	// Now is the PDP's clock, the source of context.now. Default time.Now.
 	Now func() time.Time
+	// Grants are the live just-in-time grants to consult besides the
+	// bundle's policies; nil means none.
+	Grants *Grants
 }
 
 func (o *Options) setDefaults() {
@@ -29,8 +32,9 @@ func (o *Options) setDefaults() {
 // immutable and safe for concurrent use; a new bundle means a new Engine.
 type Engine struct {
 	c     *compiled
-	index *scopeIndex // nil when disabled
-	now   func() time.Time
+	index  *scopeIndex // nil when disabled
+	grants *Grants     // nil when none
+	now    func() time.Time
 	bufs  sync.Pool
 }
 
@@ -44,7 +48,7 @@ func New(src Source, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{c: c, now: opts.Now}
+	e := &Engine{c: c, now: opts.Now, grants: opts.Grants}
 	if !opts.DisableIndex {
 		e.index = newScopeIndex(c.policies, c.entities)
 	}
@@ -58,6 +62,12 @@ func (e *Engine) Revision() string { return e.c.revision }
 // PolicyCount is the number of policies in the bundle.
 func (e *Engine) PolicyCount() int { return len(e.c.policies) }
 
+// Grants is the live grant set this engine consults, or nil.
+func (e *Engine) Grants() *Grants { return e.grants }
+
+// Now is the PDP's clock.
+func (e *Engine) Now() time.Time { return e.now() }
+
 // Mapping is the AuthZEN-to-Cedar mapping in force.
 func (e *Engine) Mapping() Mapping { return *e.c.mapping }
 
@@ -70,7 +80,7 @@ func (e *Engine) Evaluate(r *Request) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	if err := e.c.validator.Request(req); err != nil {
+	if err := guard(func() error { return e.c.validator.Request(req) }); err != nil {
 		return Decision{}, explainInvalid(e.c.schema, req, err)
 	}
 	return e.Authorize(req), nil
@@ -83,10 +93,17 @@ func (e *Engine) Authorize(req types.Request) Decision {
 		diag cedar.Diagnostic
 	)
 	if e.index == nil {
-		dec, diag = cedar.Authorize(policyList(e.c.policies), e.c.entities, req)
+		all := policyList(e.c.policies)
+		if e.grants != nil {
+			all = slices.AppendSeq(slices.Clone(all), e.grants.all())
+		}
+		dec, diag = cedar.Authorize(all, e.c.entities, req)
 	} else {
 		bp := e.bufs.Get().(*[]*policy)
 		cands := e.index.candidates(&req, (*bp)[:0])
+		if e.grants != nil {
+			cands = e.grants.appendCandidates(cands, &req)
+		}
 		dec, diag = cedar.Authorize(policyList(cands), e.c.entities, req)
 		clear(cands)
 		*bp = cands[:0]

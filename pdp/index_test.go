@@ -1,7 +1,9 @@
 package pdp_test
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -20,11 +22,19 @@ func TestIndexDifferential(t *testing.T) {
 	for seed := range uint64(bundles) {
 		g := newGen(seed, 40, 60)
 		src := g.source(t, 20+int(seed)*5)
-		indexed, err := pdp.New(src, pdp.Options{})
+		// Grants (exact principal/action/resource permits with an expiry)
+		// take part too: some live, some expired.
+		grants := pdp.NewGrants()
+		for i := range 10 {
+			req := g.request()
+			until := time.UnixMilli(int64(g.pick(3)-1) * 1000)
+			grants.Put(pdp.Grant{ID: fmt.Sprint(i), Principal: req.Principal, Action: req.Action, Resource: req.Resource, Until: until})
+		}
+		indexed, err := pdp.New(src, pdp.Options{Grants: grants})
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
-		plain, err := pdp.New(src, pdp.Options{DisableIndex: true})
+		plain, err := pdp.New(src, pdp.Options{DisableIndex: true, Grants: grants})
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}

@@ -167,7 +167,7 @@ func compile(src Source) (*compiled, error) {
 				continue
 			}
 			seen[pid] = pos
-			if err := c.validator.Policy(string(id), (*xast.Policy)(p.AST())); err != nil {
+			if err := guard(func() error { return c.validator.Policy(string(id), (*xast.Policy)(p.AST())) }); err != nil {
 				errs = append(errs, &LoadError{File: f.Name, Line: pos.Line, Err: fmt.Errorf("policy %q does not validate against the schema: %w", id, err)})
 				continue
 			}
@@ -227,7 +227,7 @@ func (c *compiled) loadEntities(f File) error {
 			errs = append(errs, &LoadError{File: f.Name, Err: fmt.Errorf("entity %s is defined twice", e.UID)})
 			continue
 		}
-		if err := c.validator.Entity(e); err != nil {
+		if err := guard(func() error { return c.validator.Entity(e) }); err != nil {
 			errs = append(errs, &LoadError{File: f.Name, Err: fmt.Errorf("entity %s does not conform to the schema: %w", e.UID, err)})
 			continue
 		}
