@@ -31,7 +31,9 @@ func grantEngine(t *testing.T) (*pdp.Engine, *pdp.Grants, *clock) {
 	return eng, g, c
 }
 
-func uid(typ, id string) types.EntityUID { return types.NewEntityUID(types.EntityType(typ), types.String(id)) }
+func uid(typ, id string) types.EntityUID {
+	return types.NewEntityUID(types.EntityType(typ), types.String(id))
+}
 
 func call(agent, tool, task string) *pdp.Request {
 	r := &pdp.Request{
