@@ -40,7 +40,7 @@ func WriteBundle(dir, policiesDir string, w *Workload) (string, error) {
 	copied := 0
 	for _, f := range files {
 		name := f.Name()
-		if f.IsDir() || !(strings.HasSuffix(name, ".cedar") || strings.HasSuffix(name, ".cedarschema") || name == "mapping.yaml") {
+		if f.IsDir() || !bundled(name) {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(policiesDir, name))
@@ -63,6 +63,12 @@ func WriteBundle(dir, policiesDir string, w *Workload) (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// bundled reports whether a file of the policies directory goes into the
+// bundle; entities.json does not, the workload brings its own.
+func bundled(name string) bool {
+	return strings.HasSuffix(name, ".cedar") || strings.HasSuffix(name, ".cedarschema") || name == "mapping.yaml"
 }
 
 // CedarEntities returns the workload as Cedar JSON entities, in the shape of

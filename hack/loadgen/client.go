@@ -49,7 +49,7 @@ func (p *netHTTPPoster) post(ctx context.Context, body []byte) (int, []byte, err
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	p.buf.Reset()
 	if _, err := p.buf.ReadFrom(resp.Body); err != nil {
 		return 0, nil, err

@@ -118,7 +118,7 @@ func bench(ctx context.Context, o options) (int, error) {
 	if o.keep {
 		fmt.Fprintln(os.Stderr, "files and logs in", dir)
 	} else {
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }()
 	}
 
 	var targets []*target

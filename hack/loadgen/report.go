@@ -80,5 +80,5 @@ func writeTable(w io.Writer, rows []runResult) {
 		fmt.Fprintf(tw, "%-10s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sent, r.errors, r.throughput(),
 			ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(quantile(r.latencies, 0.999)), micros(r.perRequest(r.cpu)), r.label)
 	}
-	tw.Flush()
+	_ = tw.Flush()
 }

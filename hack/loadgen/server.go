@@ -45,8 +45,8 @@ func startServer(ctx context.Context, name, addr, readyPath, logDir string, read
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	cmd := exec.Command(bin, args...) //nolint:gosec // the binaries are this tool's flags
+	defer func() { _ = logf.Close() }() // the child holds its own copy
+	cmd := exec.Command(bin, args...)   //nolint:gosec // the binaries are this tool's flags
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -70,7 +70,7 @@ func (s *server) waitReady(ctx context.Context, path string, timeout time.Durati
 	client := &http.Client{Timeout: time.Second}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	last := errors.New("no answer yet")
+	var last error
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.baseURL+path, nil)
 		if err != nil {
@@ -78,7 +78,7 @@ func (s *server) waitReady(ctx context.Context, path string, timeout time.Durati
 		}
 		resp, err := client.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
