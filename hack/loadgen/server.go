@@ -46,7 +46,7 @@ func startServer(ctx context.Context, name, addr, readyPath, logDir string, read
 		return nil, err
 	}
 	defer func() { _ = logf.Close() }() // the child holds its own copy
-	cmd := exec.Command(bin, args...)   //nolint:gosec // the binaries are this tool's flags
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {

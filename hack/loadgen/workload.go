@@ -129,7 +129,7 @@ const (
 // o.Seed.
 func Generate(o WorkloadOptions) (*Workload, []Request) {
 	o.setDefaults()
-	rng := rand.New(rand.NewPCG(o.Seed, 0x61676775617264)) //nolint:gosec // reproducible load, not security
+	rng := rand.New(rand.NewPCG(o.Seed, 0x61676775617264))
 	w := &Workload{tenantTool: map[string][]int{}}
 	for t := range o.Tenants {
 		tenant := fmt.Sprintf("t%02d", t)
