@@ -16,7 +16,7 @@
 // steadier than the throughput.
 //
 //	go run ./hack/loadgen -agentguard bin/agentguard -opa bin/opa \
-//	    [-requests 200000] [-concurrency 16] [-rounds 2] [-seed 1] [-keep]
+//	    [-requests 200000] [-concurrency 16] [-rounds 3] [-seed 1] [-keep]
 //
 // -agentguard "" or -opa "" loads only the other server. The default client
 // (-client raw) is a minimal keep-alive HTTP/1.1 client: the load generator
@@ -64,7 +64,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.workload.Requests, "requests", 200000, "requests per round and server")
 	flag.Uint64Var(&o.workload.Seed, "seed", 1, "workload seed")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrent workers (keep-alive connections) per server")
-	flag.IntVar(&o.rounds, "rounds", 2, "measured rounds per server, run alternately")
+	flag.IntVar(&o.rounds, "rounds", 3, "measured rounds per server, run alternately")
 	flag.IntVar(&o.warmup, "warmup", 20000, "warm-up requests per server before the rounds")
 	flag.StringVar(&o.pick, "pick", "best", "round to report per server: best or median (by throughput)")
 	flag.StringVar(&o.client, "client", "raw", "HTTP client: raw (a minimal keep-alive HTTP/1.1 client, half the CPU of net/http, which the servers need on a small machine) or nethttp (net/http Transport)")
@@ -226,6 +226,10 @@ func bench(ctx context.Context, o options) (int, error) {
 	fmt.Printf("mismatches: %d (decisions differing from the workload's expected ones, all rounds)\n", mismatches)
 	writeTable(os.Stdout, rows)
 	if len(rows) == 2 {
+		// CPU per request is steadier than throughput on a busy machine.
+		if ag, opa := rows[0].perRequest(rows[0].cpu), rows[1].perRequest(rows[1].cpu); ag > 0 && opa > 0 {
+			fmt.Printf("server cpu per request: agentguard %s, opa %s (opa ÷ agentguard: %.2f)\n", micros(ag), micros(opa), float64(opa)/float64(ag))
+		}
 		opa := rows[1].throughput()
 		if opa > 0 {
 			fmt.Printf("pdp-vs-opa throughput ratio: %.2f\n", rows[0].throughput()/opa)
