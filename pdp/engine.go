@@ -20,6 +20,9 @@ type Options struct {
 	// Grants are the live just-in-time grants to consult besides the
 	// bundle's policies; nil means none.
 	Grants *Grants
+	// Entities, when set, are consulted before the bundle's entities: the
+	// cluster's agent registry. Nil means the bundle's entities only.
+	Entities types.EntityGetter
 }
 
 func (o *Options) setDefaults() {
@@ -32,8 +35,9 @@ func (o *Options) setDefaults() {
 // immutable and safe for concurrent use; a new bundle means a new Engine.
 type Engine struct {
 	c      *compiled
-	index  *scopeIndex // nil when disabled
-	grants *Grants     // nil when none
+	index   *scopeIndex // nil when disabled
+	grants  *Grants     // nil when none
+	dynamic types.EntityGetter
 	now    func() time.Time
 	bufs   sync.Pool
 }
@@ -48,7 +52,7 @@ func New(src Source, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{c: c, now: opts.Now, grants: opts.Grants}
+	e := &Engine{c: c, now: opts.Now, grants: opts.Grants, dynamic: opts.Entities}
 	if !opts.DisableIndex {
 		e.index = newScopeIndex(c.policies, c.entities)
 	}
@@ -76,35 +80,56 @@ func (e *Engine) Mapping() Mapping { return *e.c.mapping }
 // decides it. Errors wrap ErrBadRequest and are *RequestError values: the
 // request, not the PDP, is at fault.
 func (e *Engine) Evaluate(r *Request) (Decision, error) {
+	return e.EvaluateAs(r, nil)
+}
+
+// EvaluateAs is Evaluate with the principal's entity supplied by the
+// caller of the engine (the PDP's authentication, e.g. an approver's user
+// entity with the groups its token carries) instead of looked up. Its UID
+// must be the request's principal; a nil principal means look it up.
+func (e *Engine) EvaluateAs(r *Request, principal *types.Entity) (Decision, error) {
 	req, err := e.c.mapping.cedarRequest(r, e.now())
 	if err != nil {
 		return Decision{}, err
 	}
+	if principal != nil && principal.UID != req.Principal {
+		return Decision{}, badRequest("subject", "the authenticated principal is %s, not %s", principal.UID, req.Principal)
+	}
 	if err := guard(func() error { return e.c.validator.Request(req) }); err != nil {
 		return Decision{}, explainInvalid(e.c.schema, req, err)
 	}
-	return e.Authorize(req), nil
+	return e.authorize(req, principal), nil
 }
 
 // Authorize decides a Cedar request as is, without mapping or validation.
 func (e *Engine) Authorize(req types.Request) Decision {
+	return e.authorize(req, nil)
+}
+
+func (e *Engine) authorize(req types.Request, principal *types.Entity) Decision {
 	var (
-		dec  cedar.Decision
-		diag cedar.Diagnostic
+		dec      cedar.Decision
+		diag     cedar.Diagnostic
+		entities types.EntityGetter = e.c.entities
+		l        *layered
 	)
+	if principal != nil || e.dynamic != nil {
+		l = &layered{principal: principal, dynamic: e.dynamic, bundle: e.c.entities}
+		entities = l
+	}
 	if e.index == nil {
 		all := policyList(e.c.policies)
 		if e.grants != nil {
 			all = slices.AppendSeq(slices.Clone(all), e.grants.all())
 		}
-		dec, diag = cedar.Authorize(all, e.c.entities, req)
+		dec, diag = cedar.Authorize(all, entities, req)
 	} else {
 		bp := e.bufs.Get().(*[]*policy)
-		cands := e.index.candidates(&req, (*bp)[:0])
+		cands := e.index.candidates(&req, l, (*bp)[:0])
 		if e.grants != nil {
 			cands = e.grants.appendCandidates(cands, &req)
 		}
-		dec, diag = cedar.Authorize(policyList(cands), e.c.entities, req)
+		dec, diag = cedar.Authorize(policyList(cands), entities, req)
 		clear(cands)
 		*bp = cands[:0]
 		e.bufs.Put(bp)

@@ -115,8 +115,9 @@ func (ix *scopeIndex) add(p *policy) {
 	ix.all = append(ix.all, p)
 }
 
-// candidates appends to buf the policies whose scope can match req.
-func (ix *scopeIndex) candidates(req *types.Request, buf []*policy) []*policy {
+// candidates appends to buf the policies whose scope can match req; l
+// (optional) supplies entities from outside the bundle.
+func (ix *scopeIndex) candidates(req *types.Request, l *layered, buf []*policy) []*policy {
 	buf = append(buf, ix.all...)
 	if len(ix.pairEq) > 0 {
 		buf = append(buf, ix.pairEq[[2]types.EntityUID{req.Principal, req.Resource}]...)
@@ -126,10 +127,10 @@ func (ix *scopeIndex) candidates(req *types.Request, buf []*policy) []*policy {
 	buf = append(buf, ix.actionEq[req.Action]...)
 	buf = append(buf, ix.principalIs[req.Principal.Type]...)
 	buf = append(buf, ix.resourceIs[req.Resource.Type]...)
-	buf = ix.appendIn(buf, ix.principalIn, req.Principal)
-	buf = ix.appendIn(buf, ix.resourceIn, req.Resource)
+	buf = ix.appendIn(buf, ix.principalIn, req.Principal, l)
+	buf = ix.appendIn(buf, ix.resourceIn, req.Resource, l)
 	start := len(buf)
-	buf = ix.appendIn(buf, ix.actionIn, req.Action)
+	buf = ix.appendIn(buf, ix.actionIn, req.Action, nil)
 	if ix.hasMulti {
 		buf = dedupeMulti(buf, start)
 	}
@@ -138,12 +139,12 @@ func (ix *scopeIndex) candidates(req *types.Request, buf []*policy) []*policy {
 
 // appendIn appends the policies filed under uid or any of its ancestors
 // (`x in uid` holds when x == uid or uid is an ancestor of x).
-func (ix *scopeIndex) appendIn(buf []*policy, m map[types.EntityUID][]*policy, uid types.EntityUID) []*policy {
+func (ix *scopeIndex) appendIn(buf []*policy, m map[types.EntityUID][]*policy, uid types.EntityUID, l *layered) []*policy {
 	if len(m) == 0 {
 		return buf
 	}
 	buf = append(buf, m[uid]...)
-	for _, a := range ix.ancestors[uid] {
+	for _, a := range ix.ancestorsOf(uid, l) {
 		buf = append(buf, m[a]...)
 	}
 	return buf

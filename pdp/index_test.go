@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cedar-policy/cedar-go/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -63,4 +64,45 @@ func TestIndexDifferential(t *testing.T) {
 		t.Fatalf("generator too narrow: allowed=%d denied=%d withErrors=%d withReasons=%d", allowed, denied, withErrors, withReasons)
 	}
 	t.Logf("%d decisions compared: %d allowed, %d denied, %d with evaluation errors", allowed+denied, allowed, denied, withErrors)
+}
+
+// TestIndexDifferentialDynamicEntities covers principals that are not in
+// the bundle but come from Options.Entities (the agent registry), whose
+// group membership the index must walk at request time.
+func TestIndexDifferentialDynamicEntities(t *testing.T) {
+	t.Parallel()
+	ignoreID := cmpopts.IgnoreFields(pdp.Decision{}, "ID")
+	var allowed int
+	for seed := range uint64(20) {
+		g := newGen(seed, 40, 60)
+		src := g.source(t, 60)
+		dyn := types.EntityMap{}
+		for i := range 20 {
+			uid := types.NewEntityUID("User", types.String(fmt.Sprint("dyn", i)))
+			parents := types.NewEntityUIDSet(types.NewEntityUID("Group", types.String(fmt.Sprint("g", g.pick(8)))))
+			dyn[uid] = types.Entity{UID: uid, Parents: parents, Attributes: types.NewRecord(types.RecordMap{"level": types.Long(g.pick(5))})}
+		}
+		indexed, err := pdp.New(src, pdp.Options{Entities: dyn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := pdp.New(src, pdp.Options{Entities: dyn, DisableIndex: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 300 {
+			req := g.request()
+			req.Principal = types.NewEntityUID("User", types.String(fmt.Sprint("dyn", g.pick(20))))
+			want, got := plain.Authorize(req), indexed.Authorize(req)
+			if diff := cmp.Diff(want, got, ignoreID, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("seed %d request %d: (-plain +indexed):\n%s", seed, i, diff)
+			}
+			if want.Allowed {
+				allowed++
+			}
+		}
+	}
+	if allowed == 0 {
+		t.Fatal("no request allowed: the test proves little")
+	}
 }
