@@ -34,12 +34,12 @@ func (o *Options) setDefaults() {
 // Engine decides authorization requests against one bundle revision. It is
 // immutable and safe for concurrent use; a new bundle means a new Engine.
 type Engine struct {
-	c      *compiled
+	c       *compiled
 	index   *scopeIndex // nil when disabled
 	grants  *Grants     // nil when none
 	dynamic types.EntityGetter
-	now    func() time.Time
-	bufs   sync.Pool
+	now     func() time.Time
+	bufs    sync.Pool
 }
 
 // New validates src as a whole and builds an Engine. Any problem (parse
