@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -80,5 +82,62 @@ func TestPosters(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDrive runs passes against a server that gets some decisions wrong and
+// fails others: both must be counted, and only answered requests timed.
+func TestDrive(t *testing.T) {
+	t.Parallel()
+	const n = 1000
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ I int }
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.I%50 == 7 {
+			http.Error(w, `{"error":"no"}`, http.StatusInternalServerError)
+			return
+		}
+		_, _ = fmt.Fprintf(w, `{"decision":%v}`, body.I%2 == 0)
+	}))
+	t.Cleanup(srv.Close)
+
+	reqs := make([]Request, n)
+	bodies := make([][]byte, n)
+	wantErrors, wantMismatches := 0, 0
+	for i := range reqs {
+		bodies[i] = []byte(fmt.Sprintf(`{"i":%d}`, i))
+		reqs[i].Expect = i%2 == 0
+		switch i % 50 {
+		case 7:
+			wantErrors++
+		case 13:
+			reqs[i].Expect = !reqs[i].Expect
+			wantMismatches++
+		}
+	}
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for _, client := range []string{"raw", "nethttp"} {
+		t.Run(client, func(t *testing.T) {
+			t.Parallel()
+			tg := &target{name: "fake", bodies: bodies, decode: decodePDP}
+			tg.newPoster = func() poster { return newRawPoster(addr, "/") }
+			if client == "nethttp" {
+				c := newHTTPClient(4)
+				tg.newPoster = func() poster { return &netHTTPPoster{client: c, url: srv.URL} }
+			}
+			res := drive(context.Background(), tg, reqs, n, 4, "test")
+			if res.sent != n || res.errors != wantErrors || res.mismatchN != wantMismatches {
+				t.Errorf("sent %d, errors %d, mismatches %d; want %d, %d, %d (first error: %s)",
+					res.sent, res.errors, res.mismatchN, n, wantErrors, wantMismatches, res.firstErr)
+			}
+			if got, want := len(res.latencies), n-wantErrors; got != want {
+				t.Errorf("%d latencies, want %d", got, want)
+			}
+			if len(res.mismatches) != keepMismatches || res.mismatches[0].index != 13 {
+				t.Errorf("kept mismatches %v, want the first %d from #13", res.mismatches, keepMismatches)
+			}
+			if res.incomplete {
+				t.Error("pass marked incomplete")
+			}
+		})
 	}
 }

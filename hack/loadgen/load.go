@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,18 +172,18 @@ const keepMismatches = 10
 // keep-alive connections and checks each decision against reqs[i].Expect.
 func drive(ctx context.Context, t *target, reqs []Request, n, concurrency int, label string) runResult {
 	n = min(n, len(t.bodies))
-	res := runResult{name: t.name, label: label}
 	var (
-		next   atomic.Int64
-		mu     sync.Mutex
-		wg     sync.WaitGroup
-		shards = make([][]time.Duration, concurrency)
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		workers = make([]runResult, concurrency) // merged below; no shared state per request
 	)
-	cpu0, self0 := processCPU(t.srv.cmd.Process.Pid), processCPU(os.Getpid())
+	cpu0, self0 := processCPU(t.pid()), processCPU(os.Getpid())
 	start := time.Now()
-	for w := range concurrency {
+	for w := range workers {
 		wg.Go(func() {
-			lat := make([]time.Duration, 0, n/concurrency+1)
+			res := &workers[w]
+			res.latencies = make([]time.Duration, 0, n/concurrency+1)
+			firstErr := -1
 			p := t.newPoster()
 			defer p.close()
 			for {
@@ -196,12 +197,11 @@ func drive(ctx context.Context, t *target, reqs []Request, n, concurrency int, l
 				if ctx.Err() != nil {
 					break // an interrupted request is not an error of the server
 				}
-				mu.Lock()
 				res.sent++
 				switch {
 				case err != nil:
-					if res.errors == 0 {
-						res.firstErr = fmt.Sprintf("request #%d: %v", i, err)
+					if firstErr < 0 {
+						firstErr, res.firstErr = i, fmt.Sprintf("request #%d: %v", i, err)
 					}
 					res.errors++
 				case got != reqs[i].Expect:
@@ -209,25 +209,39 @@ func drive(ctx context.Context, t *target, reqs []Request, n, concurrency int, l
 						res.mismatches = append(res.mismatches, mismatch{index: i, got: got})
 					}
 					res.mismatchN++
-				}
-				mu.Unlock()
-				if err == nil {
-					lat = append(lat, d)
+					res.latencies = append(res.latencies, d)
+				default:
+					res.latencies = append(res.latencies, d)
 				}
 			}
-			shards[w] = lat
 		})
 	}
 	wg.Wait()
-	res.elapsed = time.Since(start)
-	res.incomplete = ctx.Err() != nil
-	res.cpu = cpuSince(t.srv.cmd.Process.Pid, cpu0)
+	res := runResult{name: t.name, label: label, elapsed: time.Since(start), incomplete: ctx.Err() != nil}
+	res.cpu = cpuSince(t.pid(), cpu0)
 	res.clientCPU = cpuSince(os.Getpid(), self0)
-	for _, s := range shards {
-		res.latencies = append(res.latencies, s...)
+	for _, w := range workers {
+		res.sent += w.sent
+		res.errors += w.errors
+		if res.firstErr == "" {
+			res.firstErr = w.firstErr
+		}
+		res.mismatchN += w.mismatchN
+		res.mismatches = append(res.mismatches, w.mismatches...)
+		res.latencies = append(res.latencies, w.latencies...)
 	}
+	slices.SortFunc(res.mismatches, func(a, b mismatch) int { return a.index - b.index })
+	res.mismatches = res.mismatches[:min(len(res.mismatches), keepMismatches)]
 	sortDurations(res.latencies)
 	return res
+}
+
+// pid is the server's process id, or -1 when it is not a child (tests).
+func (t *target) pid() int {
+	if t.srv == nil || t.srv.cmd == nil || t.srv.cmd.Process == nil {
+		return -1
+	}
+	return t.srv.cmd.Process.Pid
 }
 
 func cpuSince(pid int, before time.Duration) time.Duration {
