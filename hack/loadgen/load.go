@@ -146,8 +146,9 @@ func decodeOPA(b []byte) (bool, error) {
 
 // mismatch is a request whose decision differed from the expected one.
 type mismatch struct {
-	index int
-	got   bool
+	index  int
+	got    bool
+	answer string // the server's response body
 }
 
 // runResult is what one pass of requests over one server measured.
@@ -192,7 +193,7 @@ func drive(ctx context.Context, t *target, reqs []Request, n, concurrency int, l
 					break
 				}
 				t0 := time.Now()
-				got, err := t.do(ctx, p, t.bodies[i])
+				got, answer, err := t.do(ctx, p, t.bodies[i])
 				d := time.Since(t0)
 				if ctx.Err() != nil {
 					break // an interrupted request is not an error of the server
@@ -206,7 +207,7 @@ func drive(ctx context.Context, t *target, reqs []Request, n, concurrency int, l
 					res.errors++
 				case got != reqs[i].Expect:
 					if len(res.mismatches) < keepMismatches {
-						res.mismatches = append(res.mismatches, mismatch{index: i, got: got})
+						res.mismatches = append(res.mismatches, mismatch{index: i, got: got, answer: string(answer)})
 					}
 					res.mismatchN++
 					res.latencies = append(res.latencies, d)
@@ -255,18 +256,19 @@ func cpuSince(pid int, before time.Duration) time.Duration {
 	return now - before
 }
 
-// do sends one evaluation and returns the decision.
-func (t *target) do(ctx context.Context, p poster, body []byte) (bool, error) {
+// do sends one evaluation and returns the decision and the response body,
+// which is valid until the next call with p.
+func (t *target) do(ctx context.Context, p poster, body []byte) (bool, []byte, error) {
 	status, resp, err := p.post(ctx, body)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if status != http.StatusOK {
-		return false, fmt.Errorf("status %d: %.200s", status, resp)
+		return false, resp, fmt.Errorf("status %d: %.200s", status, resp)
 	}
 	got, err := t.decode(resp)
 	if err != nil {
-		return false, fmt.Errorf("decode %.200s: %w", resp, err)
+		return false, resp, fmt.Errorf("decode %.200s: %w", resp, err)
 	}
-	return got, nil
+	return got, resp, nil
 }

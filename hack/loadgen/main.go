@@ -179,8 +179,8 @@ func bench(ctx context.Context, o options) (int, error) {
 		}
 		for _, m := range r.mismatches {
 			rq := reqs[m.index]
-			fmt.Fprintf(os.Stderr, "  %s mismatch: request #%d (%s) expected %s, got %s: %s\n",
-				r.name, m.index, rq.Kind, verdict(rq.Expect), verdict(m.got), authzenBody(rq))
+			fmt.Fprintf(os.Stderr, "  %s mismatch: request #%d (%s) expected %s, got %s:\n    sent %s\n    answer %.300s\n",
+				r.name, m.index, rq.Kind, verdict(rq.Expect), verdict(m.got), authzenBody(rq), m.answer)
 		}
 		if r.mismatchN > 0 {
 			failed = true
