@@ -9,6 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 OPA_VERSION           ?= v1.22.3
 K8S_VERSION           ?= v1.37.2
 ETCD_VERSION          ?= v3.6.16
+CONTROLLER_GEN_VERSION ?= v0.23.0
 
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
@@ -34,6 +35,11 @@ build: ## Build bin/agentguard
 .PHONY: envtest-bins
 envtest-bins: ## Build kube-apiserver and etcd from source into bin/k8s (cached under ~/.cache/agentguard)
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/build-k8s-bins.sh $(BIN)/k8s
+
+.PHONY: generate
+generate: ## Generate the api/ deepcopy code and the CRD manifests in config/crd (controller-gen)
+	hack/install-tool.sh $(BIN) controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen $(CONTROLLER_GEN_VERSION)
+	$(BIN)/controller-gen object paths=./api/... crd paths=./api/... output:crd:dir=config/crd
 
 .PHONY: tools
 tools: $(BIN)/golangci-lint $(BIN)/opa ## Install pinned tools into bin/
