@@ -1,6 +1,7 @@
 package pdp
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -94,6 +95,19 @@ func (e *Engine) EvaluateAs(r *Request, principal *types.Entity) (Decision, erro
 	}
 	if principal != nil && principal.UID != req.Principal {
 		return Decision{}, badRequest("subject", "the authenticated principal is %s, not %s", principal.UID, req.Principal)
+	}
+	if err := guard(func() error { return e.c.validator.Request(req) }); err != nil {
+		return Decision{}, explainInvalid(e.c.schema, req, err)
+	}
+	return e.authorize(req, principal), nil
+}
+
+// Decide validates a Cedar request the PDP built itself (e.g. approve_grant
+// with the approver's entity) against the schema in strict mode and
+// decides it.
+func (e *Engine) Decide(req types.Request, principal *types.Entity) (Decision, error) {
+	if principal != nil && principal.UID != req.Principal {
+		return Decision{}, fmt.Errorf("principal entity %s is not the request's principal %s", principal.UID, req.Principal)
 	}
 	if err := guard(func() error { return e.c.validator.Request(req) }); err != nil {
 		return Decision{}, explainInvalid(e.c.schema, req, err)

@@ -180,3 +180,38 @@ func BenchmarkGrants(b *testing.B) {
 		})
 	}
 }
+
+func TestGrantableDenials(t *testing.T) {
+	t.Parallel()
+	eng, _, _ := grantEngine(t)
+	tests := []struct {
+		name string
+		req  *pdp.Request
+		want string // declaration name, "" for not requestable
+	}{
+		{"default deny on a declared tool", call("acme-agents/triage", "payments/refund", ""), "payments-refund"},
+		{"forbid is final", call("acme-agents/triage", "crm/export_contacts", ""), ""},
+		{"an allow needs no grant", call("acme-agents/triage", "github/create_issue", ""), ""},
+		{"not on the allowlist, declared auto", func() *pdp.Request {
+			r := call("acme-agents/assistant", "github/create_issue", "")
+			r.Context = []byte(`{"user":"alice@acme.example"}`)
+			return r
+		}(), "github-write"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := eng.Evaluate(tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, ok := eng.Grantable(tt.req, d)
+			got := ""
+			if ok {
+				got = g.Name
+			}
+			if got != tt.want {
+				t.Errorf("grantable = %q, want %q (decision %+v)", got, tt.want, d)
+			}
+		})
+	}
+}

@@ -38,6 +38,8 @@ type Source struct {
 	Entities *File
 	// Mapping is mapping.yaml (see Mapping); optional.
 	Mapping *File
+	// Grants is grants.yaml (see Grantables); optional.
+	Grants *File
 	// Revision names this bundle version in decisions. Default: a hash of
 	// every file.
 	Revision string
@@ -57,7 +59,8 @@ func ReadDir(dir string) (Source, error) {
 
 // ReadFS reads the Cedar part of the bundle rooted at fsys: pdp/*.cedar,
 // exactly one pdp/*.cedarschema, and the optional pdp/entities.json and
-// pdp/mapping.yaml. The revision comes from .manifest when it has one.
+// pdp/mapping.yaml and pdp/grants.yaml. The revision comes from .manifest
+// when it has one.
 func ReadFS(fsys fs.FS) (Source, error) {
 	var src Source
 	ents, err := fs.ReadDir(fsys, "pdp")
@@ -84,6 +87,8 @@ func ReadFS(fsys fs.FS) (Source, error) {
 			src.Entities = &f
 		case e.Name() == "mapping.yaml":
 			src.Mapping = &f
+		case e.Name() == "grants.yaml":
+			src.Grants = &f
 		}
 	}
 	if len(schemas) != 1 {
@@ -120,12 +125,13 @@ type policy struct {
 
 // compiled is everything New derives from a Source.
 type compiled struct {
-	schema    *resolved.Schema
-	validator *validate.Validator
-	policies  []*policy
-	entities  types.EntityMap
-	mapping   *Mapping
-	revision  string
+	schema     *resolved.Schema
+	validator  *validate.Validator
+	policies   []*policy
+	entities   types.EntityMap
+	mapping    *Mapping
+	grantables *Grantables
+	revision   string
 }
 
 func compile(src Source) (*compiled, error) {
@@ -201,6 +207,17 @@ func compile(src Source) (*compiled, error) {
 			c.mapping = m
 		}
 	}
+	if src.Grants != nil {
+		g, err := parseGrantables(src.Grants.Data)
+		if err == nil {
+			err = g.check(c.mapping, c.entities)
+		}
+		if err != nil {
+			errs = append(errs, &LoadError{File: src.Grants.Name, Err: err})
+		} else {
+			c.grantables = g
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -244,6 +261,9 @@ func contentRevision(src Source) string {
 	}
 	if src.Mapping != nil {
 		files = append(files, *src.Mapping)
+	}
+	if src.Grants != nil {
+		files = append(files, *src.Grants)
 	}
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
 	for _, f := range files {

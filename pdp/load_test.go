@@ -100,6 +100,27 @@ func TestLoadRefusesInvalidBundles(t *testing.T) {
 			wantIn: []string{"pdp/mapping.yaml", "actionz"},
 		},
 		{
+			name: "grantable with an unmapped action and a bad duration",
+			alter: func(s *pdp.Source) {
+				s.Grants = &pdp.File{Name: "pdp/grants.yaml", Data: []byte("grantable:\n- name: x\n  actions: [fly]\n  resourceType: tool\n  resources: [\"a/*\"]\n  maxDuration: 48h\n  approval: auto\n")}
+			},
+			wantIn: []string{"pdp/grants.yaml", `"fly" is not a mapped action`, "maxDuration"},
+		},
+		{
+			name: "human grantable without a known approver group",
+			alter: func(s *pdp.Source) {
+				s.Grants = &pdp.File{Name: "pdp/grants.yaml", Data: []byte("grantable:\n- name: x\n  actions: [call_tool]\n  resourceType: tool\n  resources: [\"[\"]\n  maxDuration: 1h\n  approval: human\n  approverGroup: nobody\n")}
+			},
+			wantIn: []string{"pdp/grants.yaml", `Group::"nobody"`, "bad pattern"},
+		},
+		{
+			name: "grantable with an unknown field",
+			alter: func(s *pdp.Source) {
+				s.Grants = &pdp.File{Name: "pdp/grants.yaml", Data: []byte("grantables: []\n")}
+			},
+			wantIn: []string{"pdp/grants.yaml", "grantables"},
+		},
+		{
 			name: "schema syntax error",
 			alter: func(s *pdp.Source) {
 				s.Schema = pdp.File{Name: "pdp/schema.cedarschema", Data: []byte("entity Agent {\n  tenant: ,\n};\n")}
@@ -159,7 +180,10 @@ func TestRevisionFromManifest(t *testing.T) {
 	if got := eng.Revision(); got != "v42" {
 		t.Errorf("revision = %q, want v42", got)
 	}
-	plain, err := pdp.Load("../policies", pdp.Options{})
+	if err := os.Remove(filepath.Join(dir, ".manifest")); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := pdp.Load(dir, pdp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

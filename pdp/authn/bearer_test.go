@@ -1,0 +1,101 @@
+package authn
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBearerToken(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		headers []string
+		want    string
+		wantErr error
+	}{
+		{name: "none", wantErr: ErrNoCredentials},
+		{name: "bearer", headers: []string{"Bearer abc.DEF-_~+/09=="}, want: "abc.DEF-_~+/09=="},
+		{name: "scheme is case-insensitive", headers: []string{"bearer tok"}, want: "tok"},
+		{name: "extra spaces", headers: []string{"Bearer   tok"}, want: "tok"},
+		{name: "other scheme", headers: []string{"Basic dXNlcjpwYXNz"}, wantErr: ErrNoCredentials},
+		{name: "scheme only", headers: []string{"Bearer"}, wantErr: ErrNoCredentials},
+		{name: "empty token", headers: []string{"Bearer "}, wantErr: ErrUnauthenticated},
+		{name: "two headers", headers: []string{"Bearer a", "Bearer b"}, wantErr: ErrUnauthenticated},
+		{name: "space inside", headers: []string{"Bearer a b"}, wantErr: ErrUnauthenticated},
+		{name: "padding in the middle", headers: []string{"Bearer a=b"}, wantErr: ErrUnauthenticated},
+		{name: "only padding", headers: []string{"Bearer =="}, wantErr: ErrUnauthenticated},
+		{name: "too long", headers: []string{"Bearer " + strings.Repeat("a", MaxTokenBytes+1)}, wantErr: ErrUnauthenticated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			for _, h := range tt.headers {
+				r.Header.Add("Authorization", h)
+			}
+			got, err := BearerToken(r)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				if tt.wantErr == ErrUnauthenticated && errors.Is(err, ErrNoCredentials) {
+					t.Fatalf("err = %v: a malformed credential is not an absent one", err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzBearerToken(f *testing.F) {
+	for _, s := range []string{"Bearer abc", "bearer a.b.c", "Basic x", "Bearer ", "Bearer a==", "Bearer =a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header["Authorization"] = []string{h}
+		tok, err := BearerToken(r)
+		if err == nil && (tok == "" || !isB64Token(tok) || len(tok) > MaxTokenBytes) {
+			t.Fatalf("accepted %q from %q", tok, h)
+		}
+		if err != nil && !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("error %v does not wrap ErrUnauthenticated", err)
+		}
+	})
+}
+
+func TestUnverifiedExpiry(t *testing.T) {
+	t.Parallel()
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	if got, ok := unverifiedExpiry(jwtWithExp(t, exp, "x")); !ok || !got.Equal(exp) {
+		t.Errorf("got %v, %v; want %v", got, ok, exp)
+	}
+	for _, tok := range []string{
+		"", "opaque", "a.b", "a.b.c.d",
+		"eyJhbGciOiJub25lIn0.e30.sig",                 // {}
+		"eyJhbGciOiJub25lIn0.eyJleHAiOiJzb29uIn0.sig", // {"exp":"soon"}
+		"eyJhbGciOiJub25lIn0.eyJleHAiOi0xfQ.sig",      // {"exp":-1}
+		"eyJhbGciOiJub25lIn0.eyJleHAiOjFlMzAwfQ.sig",  // {"exp":1e300}
+		"eyJhbGciOiJub25lIn0.!!!.sig",
+	} {
+		if got, ok := unverifiedExpiry(tok); ok {
+			t.Errorf("unverifiedExpiry(%q) = %v, want none", tok, got)
+		}
+	}
+}
+
+func FuzzUnverifiedExpiry(f *testing.F) {
+	f.Add("eyJhbGciOiJub25lIn0.eyJleHAiOjE3MDAwMDAwMDB9.sig")
+	f.Add("a.b.c")
+	f.Fuzz(func(t *testing.T, tok string) {
+		if exp, ok := unverifiedExpiry(tok); ok && exp.Before(time.Unix(0, 0)) {
+			t.Fatalf("negative expiry %v", exp)
+		}
+	})
+}
