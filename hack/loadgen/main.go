@@ -227,8 +227,9 @@ func bench(ctx context.Context, o options) (int, error) {
 	writeTable(os.Stdout, rows)
 	if len(rows) == 2 {
 		// CPU per request is steadier than throughput on a busy machine.
-		if ag, opa := rows[0].perRequest(rows[0].cpu), rows[1].perRequest(rows[1].cpu); ag > 0 && opa > 0 {
-			fmt.Printf("server cpu per request: agentguard %s, opa %s (opa ÷ agentguard: %.2f)\n", micros(ag), micros(opa), float64(opa)/float64(ag))
+		if ag, opa := medianCPU(results["agentguard"]), medianCPU(results["opa"]); ag > 0 && opa > 0 {
+			fmt.Printf("server cpu per request, median of rounds: agentguard %s, opa %s (opa ÷ agentguard: %.2f)\n",
+				micros(ag), micros(opa), float64(opa)/float64(ag))
 		}
 		opa := rows[1].throughput()
 		if opa > 0 {

@@ -43,6 +43,21 @@ func micros(d time.Duration) string {
 	return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond))
 }
 
+// medianCPU is the median server CPU time per request over rounds, or -1.
+func medianCPU(rounds []runResult) time.Duration {
+	var d []time.Duration
+	for _, r := range rounds {
+		if c := r.perRequest(r.cpu); c >= 0 {
+			d = append(d, c)
+		}
+	}
+	if len(d) == 0 {
+		return -1
+	}
+	slices.Sort(d)
+	return d[(len(d)-1)/2]
+}
+
 // pick chooses the reported round: the one with the best throughput, or the
 // median one (the lower middle for an even count).
 func pick(rounds []runResult, how string) runResult {

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestQuantile(t *testing.T) {
+	t.Parallel()
+	var lat []time.Duration
+	for i := 1; i <= 1000; i++ {
+		lat = append(lat, time.Duration(i)*time.Microsecond)
+	}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{
+		{0.5, 500 * time.Microsecond},
+		{0.99, 990 * time.Microsecond},
+		{0.999, 999 * time.Microsecond},
+		{1, 1000 * time.Microsecond},
+		{0, time.Microsecond},
+	} {
+		if got := quantile(lat, tc.q); got != tc.want {
+			t.Errorf("quantile(%v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	if got := quantile(nil, 0.5); got != 0 {
+		t.Errorf("quantile of nothing = %v", got)
+	}
+}
+
+func TestPick(t *testing.T) {
+	t.Parallel()
+	round := func(label string, n int, cpu time.Duration) runResult {
+		return runResult{label: label, elapsed: time.Second, latencies: make([]time.Duration, n), cpu: cpu}
+	}
+	rounds := []runResult{round("1", 200, 40*time.Millisecond), round("2", 300, 90*time.Millisecond), round("3", 100, 10*time.Millisecond)}
+	if got := pick(rounds, "best").label; got != "2" {
+		t.Errorf("best round %s, want 2", got)
+	}
+	if got := pick(rounds, "median").label; got != "1" {
+		t.Errorf("median round %s, want 1", got)
+	}
+	if got, want := medianCPU(rounds), 200*time.Microsecond; got != want { // 200, 300, 100 µs/req
+		t.Errorf("median CPU %v, want %v", got, want)
+	}
+}
