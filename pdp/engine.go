@@ -102,6 +102,17 @@ func (e *Engine) EvaluateAs(r *Request, principal *types.Entity) (Decision, erro
 	return e.authorize(req, principal), nil
 }
 
+// Entity looks an entity up in the dynamic entities, then the bundle's.
+func (e *Engine) Entity(uid types.EntityUID) (types.Entity, bool) {
+	return (&layered{dynamic: e.dynamic, bundle: e.c.entities}).Get(uid)
+}
+
+// CedarRequest maps an AuthZEN request onto Cedar names (see Mapping),
+// with context.now from the PDP's clock, without validating or deciding it.
+func (e *Engine) CedarRequest(r *Request) (types.Request, error) {
+	return e.c.mapping.cedarRequest(r, e.now())
+}
+
 // Decide validates a Cedar request the PDP built itself (e.g. approve_grant
 // with the approver's entity) against the schema in strict mode and
 // decides it.

@@ -1,0 +1,101 @@
+package grants
+
+import (
+	"context"
+	"time"
+
+	"github.com/agentguard/agentguard/pdp"
+)
+
+// Sync keeps the PDP's live grant set equal to the store's approved
+// requests until ctx ends: every approved request becomes a pdp.Grant,
+// anything else leaves it. Every PDP replica runs one, which is how a
+// grant approved through replica A reaches replica B.
+func Sync(ctx context.Context, store Store, live *pdp.Grants) error {
+	return store.Watch(ctx, func(r *Request) {
+		if g, ok := r.Grant(); ok {
+			live.Put(g)
+			return
+		}
+		live.Delete(r.ID)
+	})
+}
+
+// Grant is the pdp.Grant an approved request yields.
+func (r *Request) Grant() (pdp.Grant, bool) {
+	if r.Status != StatusApproved {
+		return pdp.Grant{}, false
+	}
+	return pdp.Grant{
+		ID:        r.ID,
+		Principal: r.Principal.Cedar(),
+		Action:    r.CedarAction.Cedar(),
+		Resource:  r.CedarResource.Cedar(),
+		Until:     r.ApprovedUntil,
+		Task:      r.Task,
+	}, true
+}
+
+// Janitor marks pending requests past their task expiry as expired and
+// approved ones past approved_until as expired (recording the event), and
+// prunes the live set, every interval until ctx ends. It is bookkeeping:
+// an expired grant already allows nothing, by the PDP's clock.
+func Janitor(ctx context.Context, store Store, live *pdp.Grants, now func() time.Time, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ExpireDue(ctx, store, now())
+			live.Prune(now())
+		}
+	}
+}
+
+// ExpireDue records the expiry of every request whose time has passed and
+// returns how many it changed.
+func ExpireDue(ctx context.Context, store Store, now time.Time) int {
+	rs, err := store.List(ctx, Filter{Status: []Status{StatusPending, StatusApproved}})
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, r := range rs {
+		switch {
+		case r.Status == StatusPending && !now.Before(r.ExpiresAt):
+			expire(r, now)
+		case r.Status == StatusApproved && !now.Before(r.ApprovedUntil):
+			r.Status = StatusExpired
+			r.Events = append(r.Events, Event{Type: "expired", Actor: "agentguard", At: now.UTC(), Reason: "approved_until passed"})
+		default:
+			continue
+		}
+		if store.Update(ctx, r) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// MarkUsed records the first use of a grant (later uses are in the
+// decision log, not on the request).
+func MarkUsed(ctx context.Context, store Store, id, actor string, now time.Time) error {
+	for attempt := 0; attempt < 3; attempt++ {
+		r, err := store.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, e := range r.Events {
+			if e.Type == "used" {
+				return nil
+			}
+		}
+		r.Events = append(r.Events, Event{Type: "used", Actor: actor, At: now.UTC()})
+		if err := store.Update(ctx, r); err == nil {
+			return nil
+		}
+	}
+	return ErrConflict
+}
