@@ -107,6 +107,15 @@ func (e *Engine) Entity(uid types.EntityUID) (types.Entity, bool) {
 	return (&layered{dynamic: e.dynamic, bundle: e.c.entities}).Get(uid)
 }
 
+// SubjectUID maps an AuthZEN subject to its Cedar principal.
+func (e *Engine) SubjectUID(s Entity) (types.EntityUID, error) {
+	t, ok := e.c.mapping.SubjectTypes[s.Type]
+	if !ok {
+		return types.EntityUID{}, badRequest("subject.type", "unknown subject type %q (the bundle maps %s)", s.Type, keys(e.c.mapping.SubjectTypes))
+	}
+	return types.NewEntityUID(t, types.String(s.ID)), nil
+}
+
 // CedarRequest maps an AuthZEN request onto Cedar names (see Mapping),
 // with context.now from the PDP's clock, without validating or deciding it.
 func (e *Engine) CedarRequest(r *Request) (types.Request, error) {

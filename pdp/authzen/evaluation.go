@@ -1,7 +1,9 @@
 package authzen
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/agentguard/agentguard/internal/httpx"
 	"github.com/agentguard/agentguard/pdp"
+	"github.com/agentguard/agentguard/pdp/authn"
+	"github.com/agentguard/agentguard/pdp/grants"
 )
 
 // Decision is an AuthZEN decision (§5.5).
@@ -27,10 +31,22 @@ type Decision struct {
 type DecisionContext struct {
 	// DecisionID names the decision in logs, traces and the decision log.
 	DecisionID string `json:"decision_id,omitempty"`
+	// EvaluationID is the same id under the Access Request profile's name.
+	EvaluationID string `json:"evaluation_id,omitempty"`
+	// EvaluatedAt is when the PDP decided (its own clock).
+	EvaluatedAt string `json:"evaluated_at,omitempty"`
 	// Policies are the @id of the determining policies (unless hidden).
 	Policies []string `json:"policies,omitempty"`
-	// Reason says in plain words why (AG-OBS-010).
+	// Reason is a machine-readable code: permitted, forbidden,
+	// not_permitted, approval_required (a grant could lift the denial),
+	// approval_expired or approval_unverifiable (ARAP re-evaluation).
 	Reason string `json:"reason,omitempty"`
+	// ReasonAdmin says in plain words why (AG-OBS-010), keyed by language.
+	ReasonAdmin map[string]string `json:"reason_admin,omitempty"`
+	// AccessRequest makes a denial requestable (ARAP §Requestable Denial).
+	AccessRequest *grants.Hint `json:"access_request,omitempty"`
+	// Approval names the grant that allowed the call, and its expiry.
+	Approval *Approval `json:"approval,omitempty"`
 	// Revision is the bundle revision that decided.
 	Revision string `json:"revision,omitempty"`
 	// Error is set on an evaluation in an evaluations array that could not
@@ -38,6 +54,12 @@ type DecisionContext struct {
 	Error *EvalError `json:"error,omitempty"`
 	// Code is set on the decision that stopped a short-circuit semantic.
 	Code string `json:"code,omitempty"`
+}
+
+// Approval is the grant behind an allow (ARAP §Completion Semantics).
+type Approval struct {
+	ID            string `json:"id"`
+	ApprovedUntil string `json:"approved_until"`
 }
 
 // EvalError is a per-evaluation error.
@@ -71,22 +93,135 @@ func (s *Server) handleEvaluation(w http.ResponseWriter, r *http.Request) {
 		s.fail(ctx, w, r, span, "evaluation", err)
 		return
 	}
-	d, err := eng.Evaluate(preq)
+	out, err := s.evaluate(ctx, eng, caller(r), preq)
 	if err != nil {
-		s.fail(ctx, w, r, span, "evaluation", requestError(err))
+		s.fail(ctx, w, r, span, "evaluation", err)
 		return
 	}
-	s.record(ctx, span, "evaluation", preq, d, start)
-	httpx.WriteJSON(w, http.StatusOK, s.decision(d))
+	s.record(ctx, span, "evaluation", preq, out.d, start)
+	httpx.WriteJSON(w, http.StatusOK, out.resp)
+}
+
+// evaluated is one decision and its response.
+type evaluated struct {
+	d    pdp.Decision
+	resp Decision
+}
+
+// evaluate decides one request for an authenticated caller (nil without
+// authentication): the subject must be the caller or one it may
+// evaluate_for; an ARAP approval in the context is taken out (it is not a
+// policy input: the grant itself is); a denial a grant could lift carries
+// an access_request; an allow by a grant names it.
+func (s *Server) evaluate(ctx context.Context, eng *pdp.Engine, id *authn.Identity, preq *pdp.Request) (evaluated, error) {
+	if err := s.bindSubject(ctx, eng, id, preq.Subject); err != nil {
+		return evaluated{}, err
+	}
+	approvalID := takeApproval(preq)
+	d, err := eng.Evaluate(preq)
+	if err != nil {
+		return evaluated{}, requestError(err)
+	}
+	resp := s.decision(eng, d)
+	if s.opts.Grants == nil {
+		return evaluated{d: d, resp: resp}, nil
+	}
+	if d.Allowed {
+		for _, pid := range d.Reasons {
+			gid, ok := strings.CutPrefix(pid, pdp.GrantPolicyPrefix)
+			if !ok {
+				continue
+			}
+			if g, ok := eng.Grants().Get(gid); ok {
+				resp.Context.Approval = &Approval{ID: gid, ApprovedUntil: g.Until.UTC().Format(time.RFC3339)}
+				s.markUsed(gid, d)
+				break
+			}
+		}
+		return evaluated{d: d, resp: resp}, nil
+	}
+	switch {
+	case approvalID != "":
+		resp.Context.Reason = "approval_unverifiable"
+		if g, ok := eng.Grants().Get(approvalID); ok && !eng.Now().Before(g.Until) {
+			resp.Context.Reason = "approval_expired"
+		}
+		if h, ok := s.opts.Grants.Hint(eng, preq, d); ok && resp.Context.Reason == "approval_expired" {
+			resp.Context.AccessRequest = h
+		}
+	default:
+		if h, ok := s.opts.Grants.Hint(eng, preq, d); ok {
+			resp.Context.Reason = "approval_required"
+			resp.Context.AccessRequest = h
+		}
+	}
+	return evaluated{d: d, resp: resp}, nil
+}
+
+// markUsed records a grant's first use off the decision path.
+func (s *Server) markUsed(gid string, d pdp.Decision) {
+	if s.opts.GrantStore == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := grants.MarkUsed(ctx, s.opts.GrantStore, gid, "decision:"+d.ID, time.Now()); err != nil {
+			s.opts.Log.Warn("could not record grant use", "grant", gid, "error", err)
+		}
+	}()
+}
+
+// takeApproval removes context.approval (ARAP re-evaluation) from the
+// request and returns its id, or "".
+func takeApproval(r *pdp.Request) string {
+	if !bytes.Contains(r.Context, []byte(`"approval"`)) {
+		return ""
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(r.Context, &m) != nil {
+		return ""
+	}
+	raw, ok := m["approval"]
+	if !ok {
+		return ""
+	}
+	delete(m, "approval")
+	var a struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &a)
+	r.Context, _ = json.Marshal(m)
+	if a.ID == "" {
+		return "?"
+	}
+	return a.ID
 }
 
 // decision renders an engine decision.
-func (s *Server) decision(d pdp.Decision) Decision {
-	dc := &DecisionContext{DecisionID: d.ID, Revision: d.Revision, Reason: reason(d)}
+func (s *Server) decision(eng *pdp.Engine, d pdp.Decision) Decision {
+	dc := &DecisionContext{
+		DecisionID:   d.ID,
+		EvaluationID: d.ID,
+		EvaluatedAt:  eng.Now().UTC().Format(time.RFC3339),
+		Revision:     d.Revision,
+		Reason:       reasonCode(d),
+		ReasonAdmin:  map[string]string{"en": reason(d)},
+	}
 	if !s.opts.HidePolicies {
 		dc.Policies = d.Reasons
 	}
 	return Decision{Decision: d.Allowed, Context: dc}
+}
+
+func reasonCode(d pdp.Decision) string {
+	switch {
+	case d.Allowed:
+		return "permitted"
+	case len(d.Reasons) > 0:
+		return "forbidden"
+	}
+	return "not_permitted"
 }
 
 // reason explains a decision in one sentence.

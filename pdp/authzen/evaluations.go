@@ -66,17 +66,18 @@ func (s *Server) handleEvaluations(w http.ResponseWriter, r *http.Request) {
 
 	// Without an evaluations array the request is a single evaluation and
 	// the response a single decision (§7.1, backwards compatibility).
+	id := caller(r)
 	if len(req.Evaluations) == 0 {
 		preq, err := req.request("")
 		if err == nil {
-			d, evalErr := eng.Evaluate(preq)
+			out, evalErr := s.evaluate(ctx, eng, id, preq)
 			if err = evalErr; err == nil {
-				s.record(ctx, span, "evaluations", preq, d, start)
-				httpx.WriteJSON(w, http.StatusOK, s.decision(d))
+				s.record(ctx, span, "evaluations", preq, out.d, start)
+				httpx.WriteJSON(w, http.StatusOK, out.resp)
 				return
 			}
 		}
-		s.fail(ctx, w, r, span, "evaluations", requestError(err))
+		s.fail(ctx, w, r, span, "evaluations", err)
 		return
 	}
 	if len(req.Evaluations) > MaxEvaluations {
@@ -99,7 +100,7 @@ func (s *Server) handleEvaluations(w http.ResponseWriter, r *http.Request) {
 	resp := evaluationsResponse{Evaluations: make([]Decision, 0, len(reqs))}
 	for i := range reqs {
 		preq, _ := reqs[i].request("")
-		d, err := eng.Evaluate(preq)
+		ev, err := s.evaluate(ctx, eng, id, preq)
 		var out Decision
 		if err != nil {
 			// An error in one evaluation is reported in its place, as a
@@ -107,20 +108,20 @@ func (s *Server) handleEvaluations(w http.ResponseWriter, r *http.Request) {
 			// engine says so.
 			status, msg := http.StatusInternalServerError, "internal error"
 			var he *httpx.Error
-			if errors.As(requestError(err), &he) {
+			if errors.As(err, &he) {
 				status, msg = he.Status, he.Message
 			}
 			s.metrics.errors(ctx, "evaluations", status)
 			out = Decision{Decision: false, Context: &DecisionContext{Error: &EvalError{Status: status, Message: msg}}}
 		} else {
-			s.record(ctx, span, "evaluations", preq, d, start)
-			out = s.decision(d)
+			s.record(ctx, span, "evaluations", preq, ev.d, start)
+			out = ev.resp
 		}
 		stop := (sem == DenyOnFirstDeny && !out.Decision) || (sem == PermitOnFirstPermit && out.Decision)
 		if stop && sem == DenyOnFirstDeny {
 			out.Context.Code = "200"
 			if out.Context.Error == nil {
-				out.Context.Reason = DenyOnFirstDeny + ": " + out.Context.Reason
+				out.Context.ReasonAdmin = map[string]string{"en": DenyOnFirstDeny + ": " + out.Context.ReasonAdmin["en"]}
 			}
 		}
 		resp.Evaluations = append(resp.Evaluations, out)

@@ -9,10 +9,16 @@ import (
 
 // Metadata is the PDP metadata document (§9).
 type Metadata struct {
-	PolicyDecisionPoint       string `json:"policy_decision_point"`
-	AccessEvaluationEndpoint  string `json:"access_evaluation_endpoint"`
-	AccessEvaluationsEndpoint string `json:"access_evaluations_endpoint,omitempty"`
+	PolicyDecisionPoint       string   `json:"policy_decision_point"`
+	AccessEvaluationEndpoint  string   `json:"access_evaluation_endpoint"`
+	AccessEvaluationsEndpoint string   `json:"access_evaluations_endpoint,omitempty"`
+	AccessRequestEndpoint     string   `json:"access_request_endpoint,omitempty"`
+	JWKSURI                   string   `json:"jwks_uri,omitempty"`
+	Capabilities              []string `json:"capabilities,omitempty"`
 }
+
+// CapabilityAccessRequest is advertised when the access request API is on.
+const CapabilityAccessRequest = "urn:openid:authzen:capability:access-request"
 
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -28,9 +34,17 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		}
 		base = scheme + "://" + r.Host
 	}
-	httpx.WriteJSON(w, http.StatusOK, Metadata{
+	md := Metadata{
 		PolicyDecisionPoint:       base,
 		AccessEvaluationEndpoint:  base + PathEvaluation,
 		AccessEvaluationsEndpoint: base + PathEvaluations,
-	})
+	}
+	if s.opts.Grants != nil {
+		md.AccessRequestEndpoint = base + PathRequests
+		md.Capabilities = []string{CapabilityAccessRequest}
+	}
+	if s.opts.Signer != nil {
+		md.JWKSURI = base + PathJWKS
+	}
+	httpx.WriteJSON(w, http.StatusOK, md)
 }

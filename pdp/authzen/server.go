@@ -13,6 +13,8 @@ import (
 
 	"github.com/agentguard/agentguard/internal/httpx"
 	"github.com/agentguard/agentguard/pdp"
+	"github.com/agentguard/agentguard/pdp/authn"
+	"github.com/agentguard/agentguard/pdp/grants"
 )
 
 // API paths (AuthZEN 1.0 §Transport, default paths).
@@ -20,6 +22,13 @@ const (
 	PathEvaluation  = "/access/v1/evaluation"
 	PathEvaluations = "/access/v1/evaluations"
 	PathMetadata    = "/.well-known/authzen-configuration"
+	// PathRequests is the Access Request endpoint (ARAP); tasks live under
+	// it, with /approve, /deny and /cancel.
+	PathRequests = "/access/v1/requests"
+	// PathGrants lists grants (GET) and revokes one (POST {id}/revoke).
+	PathGrants = "/access/v1/grants"
+	// PathJWKS publishes the key that signs binding tokens.
+	PathJWKS = "/access/v1/jwks"
 )
 
 // EngineSource returns the engine in force, or nil before the first bundle
@@ -56,6 +65,23 @@ type Options struct {
 	HidePolicies bool
 	// MaxBodyBytes limits request bodies. Default httpx.MaxBodyBytes (1 MiB).
 	MaxBodyBytes int64
+	// Authenticator proves who calls the /access/v1 endpoints; the AuthZEN
+	// subject must be the caller (or the caller a PEP that Cedar allows to
+	// evaluate_for it). Required unless InsecureAllowUnauthenticated.
+	Authenticator authn.Authenticator
+	// InsecureAllowUnauthenticated serves without authentication, taking
+	// the subject on the caller's word. For local experiments only.
+	InsecureAllowUnauthenticated bool
+	// AuthnHTTP tunes the 401/503 answers (realm, Retry-After, OnError).
+	AuthnHTTP authn.HTTPOptions
+	// Grants serves the access request API (AuthZEN Access Request and
+	// Approval profile) and makes denials that a grant could lift
+	// requestable; nil disables both.
+	Grants *grants.Service
+	// GrantStore, with Grants, records a grant's first use.
+	GrantStore grants.Store
+	// Signer publishes the binding-token key at /access/v1/jwks.
+	Signer *grants.Signer
 }
 
 func (o *Options) setDefaults() {
@@ -91,6 +117,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Engines == nil {
 		return nil, errors.New("authzen: Options.Engines is required")
 	}
+	if opts.Authenticator == nil && !opts.InsecureAllowUnauthenticated {
+		return nil, errors.New("authzen: an Authenticator is required (or InsecureAllowUnauthenticated)")
+	}
 	m, err := newMetrics(opts.MeterProvider)
 	if err != nil {
 		return nil, err
@@ -101,9 +130,30 @@ func New(opts Options) (*Server, error) {
 		tracer:  opts.TracerProvider.Tracer("github.com/agentguard/agentguard/pdp/authzen"),
 		metrics: m,
 	}
-	s.mux.HandleFunc(PathEvaluation, s.handleEvaluation)
-	s.mux.HandleFunc(PathEvaluations, s.handleEvaluations)
+	auth := func(h http.HandlerFunc) http.Handler { return h }
+	if opts.Authenticator != nil {
+		mw := authn.Middleware(opts.Authenticator, opts.AuthnHTTP)
+		auth = func(h http.HandlerFunc) http.Handler { return mw(h) }
+	}
+	s.mux.Handle(PathEvaluation, auth(s.handleEvaluation))
+	s.mux.Handle(PathEvaluations, auth(s.handleEvaluations))
 	s.mux.HandleFunc(PathMetadata, s.handleMetadata)
+	if opts.Grants != nil {
+		s.mux.Handle("POST "+PathRequests, auth(s.handleSubmit))
+		s.mux.Handle("GET "+PathRequests+"/{id}", auth(s.handleGetRequest))
+		s.mux.Handle("POST "+PathRequests+"/{id}/{op}", auth(s.handleTransition))
+		s.mux.Handle("DELETE "+PathRequests+"/{id}/cancel", auth(s.handleTransition))
+		s.mux.Handle("GET "+PathGrants, auth(s.handleListGrants))
+		s.mux.Handle("POST "+PathGrants+"/{id}/revoke", auth(s.handleRevoke))
+		for _, p := range []string{PathRequests, PathRequests + "/{id}", PathRequests + "/{id}/{op}", PathGrants, PathGrants + "/{id}/revoke"} {
+			s.mux.HandleFunc(p, methodNotAllowed)
+		}
+	}
+	if opts.Signer != nil {
+		s.mux.HandleFunc("GET "+PathJWKS, func(w http.ResponseWriter, _ *http.Request) {
+			httpx.WriteJSON(w, http.StatusOK, opts.Signer.JWKS())
+		})
+	}
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -136,6 +186,10 @@ func (s *Server) engine() (*pdp.Engine, error) {
 		return e, nil
 	}
 	return nil, httpx.Errorf(http.StatusServiceUnavailable, "no policy bundle loaded yet")
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	httpx.WriteError(w, r, httpx.Errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
 }
 
 var _ http.Handler = (*Server)(nil)

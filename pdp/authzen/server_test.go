@@ -30,6 +30,9 @@ func loadEngine(t testing.TB) *pdp.Engine {
 
 func newServer(t testing.TB, opts authzen.Options) *authzen.Server {
 	t.Helper()
+	if opts.Authenticator == nil {
+		opts.InsecureAllowUnauthenticated = true
+	}
 	if opts.Engines == nil {
 		eng := loadEngine(t)
 		opts.Engines = authzen.EngineFunc(func() *pdp.Engine { return eng })
@@ -93,7 +96,7 @@ func TestEvaluation(t *testing.T) {
 			if diff := cmp.Diff(tt.policies, ctx["policies"]); diff != "" {
 				t.Errorf("policies (-want +got):\n%s", diff)
 			}
-			if ctx["reason"] == "" {
+					if ctx["reason"] == "" || ctx["reason_admin"] == nil {
 				t.Errorf("no reason in %v", out)
 			}
 		})
