@@ -96,7 +96,7 @@ func TestEvaluation(t *testing.T) {
 			if diff := cmp.Diff(tt.policies, ctx["policies"]); diff != "" {
 				t.Errorf("policies (-want +got):\n%s", diff)
 			}
-					if ctx["reason"] == "" || ctx["reason_admin"] == nil {
+			if ctx["reason"] == "" || ctx["reason_admin"] == nil {
 				t.Errorf("no reason in %v", out)
 			}
 		})
