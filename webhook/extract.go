@@ -1,8 +1,8 @@
 package webhook
 
 import (
-	"encoding/json"
 	"fmt"
+	sigsjson "sigs.k8s.io/json"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -70,7 +70,7 @@ var podKinds = map[schema.GroupKind]podKind{
 	}},
 	{Group: "", Kind: "Namespace"}: {"", func(b []byte) (*Extracted, error) {
 		o := &corev1.Namespace{}
-		if err := json.Unmarshal(b, o); err != nil {
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(b, o); err != nil {
 			return nil, err
 		}
 		return &Extracted{Meta: &o.ObjectMeta, Labels: o.Labels}, nil
@@ -78,7 +78,7 @@ var podKinds = map[schema.GroupKind]podKind{
 }
 
 func fromPod(b []byte, obj any, meta, podMeta *metav1.ObjectMeta, spec *corev1.PodSpec) (*Extracted, error) {
-	if err := json.Unmarshal(b, obj); err != nil {
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(b, obj); err != nil {
 		return nil, err
 	}
 	return &Extracted{Meta: meta, PodMeta: podMeta, PodSpec: spec, Labels: podMeta.Labels}, nil

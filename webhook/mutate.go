@@ -32,7 +32,9 @@ type Mutation struct {
 // reinvocationPolicy IfNeeded. Exempt objects and, with scope "agents",
 // non-agent pods are left alone.
 func Mutate(e *guardrails.Engine, in *guardrails.Input, x *Extracted) Mutation {
-	if x == nil || x.PodSpec == nil || e.Exempt(in) != "" {
+	if x == nil || x.PodSpec == nil || len(x.PodSpec.Containers) == 0 || e.Exempt(in) != "" {
+		// A pod without containers is refused by API validation anyway,
+		// and its JSON may lack the paths a patch would need.
 		return Mutation{}
 	}
 	agent := e.IsAgent(in)
@@ -42,9 +44,7 @@ func Mutate(e *guardrails.Engine, in *guardrails.Input, x *Extracted) Mutation {
 	m := &mutator{base: x.Path, changes: map[string]bool{}}
 	spec := x.PodSpec
 	linux := spec.OS == nil || spec.OS.Name != corev1.Windows
-	if linux {
-		m.podSecurityContext(spec)
-	}
+	m.podSecurityContext(spec, linux)
 	for i := range spec.InitContainers {
 		m.container("/spec/initContainers/"+strconv.Itoa(i), &spec.InitContainers[i], linux, e.Config())
 	}
@@ -79,7 +79,9 @@ func (m *mutator) add(path string, v any, change string) {
 	m.changes[change] = true
 }
 
-func (m *mutator) podSecurityContext(spec *corev1.PodSpec) {
+// podSecurityContext defaults runAsNonRoot (valid for Linux and Windows
+// pods) and, for Linux pods, the seccomp profile.
+func (m *mutator) podSecurityContext(spec *corev1.PodSpec, linux bool) {
 	sc := corev1.PodSecurityContext{}
 	if spec.SecurityContext != nil {
 		sc = *spec.SecurityContext
@@ -90,7 +92,7 @@ func (m *mutator) podSecurityContext(spec *corev1.PodSpec) {
 		m.changes["runAsNonRoot"] = true
 		changed = true
 	}
-	if sc.SeccompProfile == nil {
+	if linux && sc.SeccompProfile == nil {
 		sc.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
 		m.changes["seccompProfile"] = true
 		changed = true
@@ -251,17 +253,15 @@ func (m *mutator) annotate(x *Extracted, changes []string) {
 		all = slices.Compact(all)
 	}
 	val := strings.Join(all, ",")
-	switch {
-	case meta.Annotations != nil:
+	if meta.Annotations != nil {
 		m.ops = append(m.ops, PatchOp{Op: "add", Path: x.Path + "/metadata/annotations/" + escapePointer(guardrails.AnnotationMutated), Value: val})
-	case x.Path == "":
-		m.ops = append(m.ops, PatchOp{Op: "add", Path: "/metadata/annotations", Value: map[string]string{guardrails.AnnotationMutated: val}})
-	default:
-		// A template's metadata may be absent from the JSON: add it whole.
-		md := meta.DeepCopy()
-		md.Annotations = map[string]string{guardrails.AnnotationMutated: val}
-		m.ops = append(m.ops, PatchOp{Op: "add", Path: x.Path + "/metadata", Value: md})
+		return
 	}
+	// The metadata (a template's in particular) may be absent from the
+	// JSON, so add it whole; ObjectMeta round-trips without loss.
+	md := meta.DeepCopy()
+	md.Annotations = map[string]string{guardrails.AnnotationMutated: val}
+	m.ops = append(m.ops, PatchOp{Op: "add", Path: x.Path + "/metadata", Value: md})
 }
 
 // escapePointer escapes a JSON pointer reference token (RFC 6901).
