@@ -2,13 +2,13 @@ package webhook
 
 import (
 	"fmt"
-	sigsjson "sigs.k8s.io/json"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	sigsjson "sigs.k8s.io/json"
 )
 
 // Extracted is the pod inside an object: the Pod itself or a controller's

@@ -1,6 +1,7 @@
 package guardrails
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -164,8 +166,19 @@ var ErrInvalidConfig = errors.New("invalid admission config")
 // document. An invalid config is refused as a whole.
 func ParseConfig(data []byte) (*Config, error) {
 	c := &Config{}
-	if err := yaml.UnmarshalStrict(data, c); err != nil {
+	js, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if len(bytes.TrimSpace(js)) > 0 && !bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+		strict, err := sigsjson.UnmarshalStrict(js, c)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+		if len(strict) > 0 {
+			// Unknown and duplicate fields, each named with its path.
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(strict...))
+		}
 	}
 	if err := c.complete(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
