@@ -202,7 +202,10 @@ func TestRegistryAndModes(t *testing.T) {
 			want: []Violation{{ID: "AG-SEC-012", Check: "agent-registry", Mode: ModeEnforce}}},
 		{name: "suspended", cfg: func(c *Config) { c.RequireRegisteredAgents = true }, agent: "paused",
 			want: []Violation{{ID: "AG-SEC-012", Check: "agent-registry", Mode: ModeEnforce}}},
-		{name: "warn by check name", cfg: func(c *Config) { c.RequireRegisteredAgents = true; c.Modes = map[string]Mode{"agent-registry": ModeWarn} },
+		{name: "warn by check name", cfg: func(c *Config) {
+			c.RequireRegisteredAgents = true
+			c.Modes = map[string]Mode{"agent-registry": ModeWarn}
+		},
 			agent: "new", allowed: true, want: []Violation{{ID: "AG-SEC-012", Check: "agent-registry", Mode: ModeWarn}}},
 		{name: "audit by control ID", cfg: func(c *Config) { c.RequireRegisteredAgents = true; c.Modes = map[string]Mode{"AG-SEC-012": ModeAudit} },
 			agent: "new", allowed: true, want: []Violation{{ID: "AG-SEC-012", Check: "agent-registry", Mode: ModeAudit}}},
