@@ -21,8 +21,8 @@ func BearerToken(r *http.Request) (string, error) {
 	if len(vals) > 1 {
 		return "", unauthenticated("more than one Authorization header")
 	}
-	scheme, token, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	scheme, token, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
 		// Another scheme (Basic, DPoP, ...) is not a credential we handle.
 		return "", ErrNoCredentials
 	}
