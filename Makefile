@@ -15,12 +15,15 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 PKGS     := ./...
 KUBEBUILDER_ASSETS := $(BIN)/k8s
+RUN_DIR  := $(BIN)/run
 
 ##@ Main
 
 .PHONY: run
 run: build ## Run the PDP and the admission webhook on localhost with the default bundle (policies/)
-	$(BIN)/agentguard serve --pdp --webhook --bundle policies/ --self-signed --log-format text
+	$(BIN)/agentguard dev tokens --bundle policies/ --out $(RUN_DIR)/tokens
+	$(BIN)/agentguard serve --pdp --webhook --bundle policies/ --self-signed --data-dir $(RUN_DIR) \
+	  --auth-token-file $(RUN_DIR)/tokens/tokens.yaml --log-format text
 
 .PHONY: test
 test: envtest-bins ## Run every test (unit, fuzz seeds, envtest against a real kube-apiserver + etcd)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,20 @@ type serveOptions struct {
 	bundle  string
 
 	pdpAddr string
+	dataDir string
+
+	// PDP caller authentication.
+	authTokenFile       string
+	authKubernetes      bool
+	authAudience        string
+	pdpTLSCertDir       string
+	spiffeTrustDomain   string
+	spiffeBundle        string
+	insecureNoAuth      bool
+	grantStore          string
+	grantSigningKeyFile string
+	pdpBaseURL          string
+	grantNamespace      string
 
 	webhookAddr string
 	certDir     string
@@ -57,10 +72,33 @@ Traces are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
 	f.BoolVar(&o.webhook, "webhook", false, "run the admission webhook")
 	f.StringVar(&o.bundle, "bundle", "policies/", "bundle directory (its pdp/ and admission/ parts)")
 	f.StringVar(&o.pdpAddr, "pdp-addr", "127.0.0.1:8181", "PDP listen address")
+	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "directory for local state: the standalone grant store and the generated binding-token key")
+	f.StringVar(&o.authTokenFile, "auth-token-file", "", "static token file (hashes of bearer tokens and their principals) for standalone and dev use")
+	f.BoolVar(&o.authKubernetes, "auth-kubernetes", false, "authenticate PDP callers by Kubernetes ServiceAccount tokens (TokenReview)")
+	f.StringVar(&o.authAudience, "auth-audience", "agentguard-pdp", "audience the ServiceAccount tokens must be issued for")
+	f.StringVar(&o.pdpTLSCertDir, "pdp-tls-cert-dir", "", "serve the PDP over TLS with tls.crt and tls.key from this directory")
+	f.StringVar(&o.spiffeTrustDomain, "spiffe-trust-domain", "", "accept mTLS callers with X.509-SVIDs of this trust domain (needs --pdp-tls-cert-dir and --spiffe-bundle)")
+	f.StringVar(&o.spiffeBundle, "spiffe-bundle", "", "PEM file with the trust domain's X.509 authorities")
+	f.BoolVar(&o.insecureNoAuth, "insecure-allow-unauthenticated", false, "INSECURE: serve the PDP without authenticating callers, trusting the subject in each request")
+	f.StringVar(&o.grantStore, "grant-store", "bolt", "where just-in-time grants live: bolt (a file in --data-dir) or kubernetes (AgentGrant resources)")
+	f.StringVar(&o.grantSigningKeyFile, "grant-signing-key", "", "Ed25519 private key (PKCS#8 PEM) signing access-request binding tokens; every replica needs the same one (default: generated in --data-dir)")
+	f.StringVar(&o.grantNamespace, "grant-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the AgentGrant resources with --grant-store kubernetes (default: $POD_NAMESPACE)")
+	f.StringVar(&o.pdpBaseURL, "pdp-base-url", "", "the PDP's public base URL for metadata and task links (default: from each request's Host)")
 	f.StringVar(&o.webhookAddr, "webhook-addr", "127.0.0.1:9443", "admission webhook listen address (HTTPS)")
 	f.StringVar(&o.certDir, "cert-dir", "", "directory with the webhook's tls.crt and tls.key")
 	f.BoolVar(&o.selfSigned, "self-signed", false, "generate an in-memory CA and serving certificate for the webhook and print the CA bundle")
 	return cmd
+}
+
+// defaultDataDir is $XDG_STATE_HOME/agentguard or ~/.local/state/agentguard.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "agentguard")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "agentguard")
+	}
+	return "agentguard-state"
 }
 
 func runServe(parent context.Context, o *serveOptions, log *slog.Logger) error {
