@@ -34,7 +34,7 @@ func readArchiveFile(path string, limits Limits) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return ReadArchive(f, limits)
 }
 
@@ -48,7 +48,7 @@ func ReadDir(dir string, limits Limits) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }()
 	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -88,7 +88,7 @@ func readLimited(root *os.Root, name string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
@@ -102,18 +102,18 @@ func readLimited(root *os.Root, name string, limit int64) ([]byte, error) {
 // WriteDir writes b's files under dir, creating directories as needed.
 // Existing files with the same names are replaced; others are left alone.
 func WriteDir(dir string, b *Bundle) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }()
 	var errs []error
 	for _, name := range b.names {
 		if d := filepath.Dir(filepath.FromSlash(name)); d != "." {
-			if err := root.MkdirAll(d, 0o755); err != nil {
+			if err := root.MkdirAll(d, 0o750); err != nil {
 				errs = append(errs, err)
 				continue
 			}

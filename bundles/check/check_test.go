@@ -78,7 +78,7 @@ func TestCompileRefusesInvalidBundles(t *testing.T) {
 		{name: "rego syntax", edits: map[string]string{"admission/bad.rego": "package agentguard.admission\n\ndeny contains x if {"}, want: "admission/bad.rego"},
 		{name: "admission config unknown field", edits: map[string]string{"admission/config.yaml": "apiVersion: agentguard.io/v1alpha1\nkind: AdmissionConfig\ndefaultMod: enforce\n"}, want: "admission/config.yaml"},
 		{name: "entities do not conform", edits: map[string]string{"pdp/entities.json": `[{"uid":{"type":"NoSuchType","id":"x"},"attrs":{},"parents":[]}]`}, want: "pdp/entities.json"},
-		{name: "authz test unknown field", edits: map[string]string{"tests/authz.json": `{"cases":[{"name":"x","request":{},"decison":true}]}`}, want: "tests/authz.json"},
+		{name: "authz test unknown field", edits: map[string]string{"tests/authz.json": `{"cases":[{"name":"x","request":{},"expected":true}]}`}, want: "tests/authz.json"},
 		{name: "admission test without object", edits: map[string]string{"tests/admission/guardrails.yaml": "cases:\n  - name: x\n    allowed: true\n"}, want: "tests/admission/guardrails.yaml"},
 		{name: "duplicate case names", edits: map[string]string{"tests/admission/guardrails.yaml": "cases:\n  - {name: x, object: {apiVersion: v1, kind: Pod}, allowed: true}\n  - {name: x, object: {apiVersion: v1, kind: Pod}, allowed: true}\n"}, want: "tests/admission/guardrails.yaml"},
 	}

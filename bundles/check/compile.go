@@ -50,10 +50,10 @@ func Compile(ctx context.Context, b *bundles.Bundle, opts Options) (*Compiled, e
 	var hasPDP, hasAdmission bool
 	for _, n := range b.Files() {
 		top, _, _ := strings.Cut(n, "/")
-		switch {
-		case top == "pdp":
+		switch top {
+		case "pdp":
 			hasPDP = true
-		case top == "admission":
+		case "admission":
 			hasAdmission = true
 		}
 		if w := unknownFile(n); w != "" {
