@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
@@ -58,9 +59,22 @@ type Grants struct {
 	byID   map[string]*grantEntry
 }
 
+// grantEntry holds a grant and, once a request has needed it, its
+// compiled Cedar policy. Compiling on first use keeps a store of 100,000
+// grants small in memory (a compiled policy is ~1.4 KB of pointers the
+// garbage collector would scan on every cycle); only grants in use pay.
 type grantEntry struct {
 	g Grant
-	p *policy
+	p atomic.Pointer[policy]
+}
+
+func (e *grantEntry) policy() *policy {
+	if p := e.p.Load(); p != nil {
+		return p
+	}
+	p := &policy{id: cedar.PolicyID(e.g.PolicyID()), p: e.g.policy()}
+	e.p.Store(p) // a concurrent first use compiles twice; either result is right
+	return p
 }
 
 // NewGrants returns an empty grant set.
@@ -70,7 +84,7 @@ func NewGrants() *Grants {
 
 // Put adds or replaces the grant with g.ID.
 func (s *Grants) Put(g Grant) {
-	e := &grantEntry{g: g, p: &policy{id: cedar.PolicyID(g.PolicyID()), p: g.policy()}}
+	e := &grantEntry{g: g}
 	k := [2]types.EntityUID{g.Principal, g.Resource}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -146,7 +160,7 @@ func (s *Grants) Prune(now time.Time) []string {
 func (s *Grants) appendCandidates(buf []*policy, req *types.Request) []*policy {
 	s.mu.RLock()
 	for _, e := range s.byPair[[2]types.EntityUID{req.Principal, req.Resource}] {
-		buf = append(buf, e.p)
+		buf = append(buf, e.policy())
 	}
 	s.mu.RUnlock()
 	return buf
@@ -158,7 +172,7 @@ func (s *Grants) all() iter.Seq[*policy] {
 		s.mu.RLock()
 		list := make([]*policy, 0, len(s.byID))
 		for _, e := range s.byID {
-			list = append(list, e.p)
+			list = append(list, e.policy())
 		}
 		s.mu.RUnlock()
 		for _, p := range list {
