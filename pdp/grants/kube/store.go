@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -23,7 +24,9 @@ import (
 // Options configure a Store.
 type Options struct {
 	// Config connects to the apiserver; required. Its QPS and Burst bound
-	// the store's request rate (client-go's defaults are 5 and 10).
+	// the store's request rate (client-go's defaults are 5 and 10). The
+	// apiserver's warnings go to its WarningHandlerWithContext, or nowhere
+	// if it has none.
 	Config *rest.Config
 	// Namespace holds the AgentGrant objects: the PDP's own namespace;
 	// required.
@@ -73,7 +76,11 @@ func New(opts Options) (*Store, error) {
 	}
 	// One config with a timeout for request/response calls and one without
 	// for watches, which stay open for minutes.
-	bounded := rest.CopyConfig(opts.Config)
+	base := rest.CopyConfig(opts.Config)
+	if base.WarningHandler == nil && base.WarningHandlerWithContext == nil {
+		base.WarningHandlerWithContext = rest.NoWarnings{}
+	}
+	bounded := rest.CopyConfig(base)
 	bounded.Timeout = opts.RequestTimeout
 	boundedHTTP, err := rest.HTTPClientFor(bounded)
 	if err != nil {
@@ -83,17 +90,17 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grant store: %w", err)
 	}
-	c, err := client.New(bounded, client.Options{HTTPClient: boundedHTTP, Scheme: scheme, Mapper: mapper})
+	c, err := client.New(bounded, client.Options{HTTPClient: boundedHTTP, Scheme: scheme, Mapper: mapper, Log: logr.Discard()})
 	if err != nil {
 		return nil, fmt.Errorf("grant store: %w", err)
 	}
-	open := rest.CopyConfig(opts.Config)
+	open := rest.CopyConfig(base)
 	open.Timeout = 0
 	openHTTP, err := rest.HTTPClientFor(open)
 	if err != nil {
 		return nil, fmt.Errorf("grant store: %w", err)
 	}
-	w, err := client.NewWithWatch(open, client.Options{HTTPClient: openHTTP, Scheme: scheme, Mapper: mapper})
+	w, err := client.NewWithWatch(open, client.Options{HTTPClient: openHTTP, Scheme: scheme, Mapper: mapper, Log: logr.Discard()})
 	if err != nil {
 		return nil, fmt.Errorf("grant store: %w", err)
 	}
