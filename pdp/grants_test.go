@@ -215,3 +215,41 @@ func TestGrantableDenials(t *testing.T) {
 		})
 	}
 }
+
+func TestFallbackRules(t *testing.T) {
+	t.Parallel()
+	eng, _, _ := grantEngine(t)
+	f := eng.Fallback()
+	for tool, want := range map[string]string{
+		"github/search_issues": pdp.FallbackCached,
+		"github/create_issue":  pdp.FallbackLocal,
+		"payments/refund":      pdp.FallbackDeny,
+		"crm/export_contacts":  pdp.FallbackDeny, // not listed: deny
+	} {
+		if got := f.Rule(call("acme-agents/triage", tool, "")).Mode; got != want {
+			t.Errorf("%s: mode %s, want %s", tool, got, want)
+		}
+	}
+	bad := map[string]string{
+		"allow on a high tool":    "rules:\n- {resourceType: tool, resources: [\"payments/*\"], mode: allow}\n",
+		"allow on nothing":        "rules:\n- {resourceType: tool, resources: [\"nope/*\"], mode: allow}\n",
+		"cached without maxStale": "rules:\n- {resourceType: tool, resources: [\"github/*\"], mode: cached}\n",
+		"unknown mode":            "rules:\n- {resourceType: tool, resources: [\"github/*\"], mode: maybe}\n",
+		"unknown field":           "rulez: []\n",
+		"maxStale on deny":        "rules:\n- {resourceType: tool, resources: [\"x\"], mode: deny, maxStale: 1m}\n",
+		"unmapped resource type":  "rules:\n- {resourceType: file, resources: [\"x\"], mode: deny}\n",
+		"unmapped action":         "rules:\n- {resourceType: tool, actions: [fly], resources: [\"x\"], mode: deny}\n",
+	}
+	for name, y := range bad {
+		if _, err := eng.ParseFallback([]byte(y)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	good, err := eng.ParseFallback([]byte("rules:\n- {resourceType: tool, resources: [\"github/search_issues\"], mode: allow}\n"))
+	if err != nil {
+		t.Fatalf("allow on a low-risk tool refused: %v", err)
+	}
+	if len(good.Warnings()) != 1 {
+		t.Errorf("warnings %v, want one for the allow rule", good.Warnings())
+	}
+}

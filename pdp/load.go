@@ -40,6 +40,8 @@ type Source struct {
 	Mapping *File
 	// Grants is grants.yaml (see Grantables); optional.
 	Grants *File
+	// Fallback is fallback.yaml (see Fallback); optional.
+	Fallback *File
 	// Revision names this bundle version in decisions. Default: a hash of
 	// every file.
 	Revision string
@@ -59,7 +61,7 @@ func ReadDir(dir string) (Source, error) {
 
 // ReadFS reads the Cedar part of the bundle rooted at fsys: pdp/*.cedar,
 // exactly one pdp/*.cedarschema, and the optional pdp/entities.json and
-// pdp/mapping.yaml and pdp/grants.yaml. The revision comes from .manifest
+// pdp/mapping.yaml, pdp/grants.yaml and pdp/fallback.yaml. The revision comes from .manifest
 // when it has one.
 func ReadFS(fsys fs.FS) (Source, error) {
 	var src Source
@@ -89,6 +91,8 @@ func ReadFS(fsys fs.FS) (Source, error) {
 			src.Mapping = &f
 		case e.Name() == "grants.yaml":
 			src.Grants = &f
+		case e.Name() == "fallback.yaml":
+			src.Fallback = &f
 		}
 	}
 	if len(schemas) != 1 {
@@ -131,6 +135,7 @@ type compiled struct {
 	entities   types.EntityMap
 	mapping    *Mapping
 	grantables *Grantables
+	fallback   *Fallback
 	revision   string
 }
 
@@ -218,6 +223,17 @@ func compile(src Source) (*compiled, error) {
 			c.grantables = g
 		}
 	}
+	if src.Fallback != nil {
+		f, err := parseFallback(src.Fallback.Data)
+		if err == nil {
+			err = f.check(c.mapping, c.entities)
+		}
+		if err != nil {
+			errs = append(errs, &LoadError{File: src.Fallback.Name, Err: err})
+		} else {
+			c.fallback = f
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -264,6 +280,9 @@ func contentRevision(src Source) string {
 	}
 	if src.Grants != nil {
 		files = append(files, *src.Grants)
+	}
+	if src.Fallback != nil {
+		files = append(files, *src.Fallback)
 	}
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
 	for _, f := range files {
