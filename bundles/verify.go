@@ -220,3 +220,26 @@ func strictJSON(data []byte, v any) error {
 	}
 	return nil
 }
+
+// UnverifiedSignature decodes the signature payload without checking it,
+// for display (`agentguard bundle inspect` without a key). Never base a
+// decision on it; use Verifier.Verify.
+func (b *Bundle) UnverifiedSignature() (*SignedFiles, error) {
+	raw, ok := b.files[SignaturesFile]
+	if !ok {
+		return nil, ErrUnsigned
+	}
+	var sigs Signatures
+	if err := strictJSON(raw, &sigs); err != nil || len(sigs.Signatures) != 1 {
+		return nil, fmt.Errorf("%w: %s is malformed", ErrBadSignature, SignaturesFile)
+	}
+	jws, err := jose.ParseSignedCompact(sigs.Signatures[0], jwsAlgorithms)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	var p SignedFiles
+	if err := strictJSON(jws.UnsafePayloadWithoutVerification(), &p); err != nil {
+		return nil, fmt.Errorf("%w: payload: %w", ErrBadSignature, err)
+	}
+	return &p, nil
+}

@@ -30,13 +30,14 @@ func newRootCmd() *cobra.Command {
 
   serve    run the policy decision point (AuthZEN 1.0) and/or the admission webhook
   admit    evaluate Kubernetes manifests offline, as the webhook would
+  bundle   build, test, sign, verify and distribute policy bundles
   version  print the version`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "json", "log format: json or text")
-	root.AddCommand(newServeCmd(g), newAdmitCmd(g), newDevCmd(g), newVersionCmd())
+	root.AddCommand(newServeCmd(g), newAdmitCmd(g), newBundleCmd(g), newDevCmd(g), newVersionCmd())
 	return root
 }
 
