@@ -72,6 +72,10 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 20s)
 	  done; \
 	done
 
+.PHONY: bundle-test
+bundle-test: ## Validate the default bundle and run its test cases (agentguard bundle test policies/)
+	go run ./cmd/agentguard bundle test policies/
+
 ##@ Performance
 
 .PHONY: bench
