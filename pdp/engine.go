@@ -8,7 +8,6 @@ import (
 
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
-	"github.com/google/uuid"
 )
 
 // Options configures New and Load.
@@ -196,14 +195,4 @@ func (e *Engine) authorize(req types.Request, principal *types.Entity) Decision 
 		})
 	}
 	return d
-}
-
-// newDecisionID returns a time-ordered UUIDv7, so decision ids sort by time
-// in the decision log.
-func newDecisionID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.NewString()
-	}
-	return id.String()
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -107,6 +108,12 @@ func runServe(parent context.Context, o *serveOptions, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if os.Getenv("GOGC") == "" {
+		// The servers' live heap is small (policies, caches) and their
+		// garbage short-lived: collecting at 4x the live heap instead of 2x
+		// halves GC work per decision. GOGC and GOMEMLIMIT still override.
+		debug.SetGCPercent(400)
+	}
 
 	tel, err := telemetry.Setup(ctx, telemetry.Options{
 		Version:      version,

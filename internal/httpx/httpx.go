@@ -66,12 +66,27 @@ func ReadJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, 
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, Errorf(http.StatusMethodNotAllowed, "method %s not allowed: use POST", r.Method)
 	}
-	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/json" {
-		return nil, Errorf(http.StatusUnsupportedMediaType, "content type %q not supported: use application/json", ct)
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return nil, Errorf(http.StatusUnsupportedMediaType, "content type %q not supported: use application/json", ct)
+		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var body []byte
+	var err error
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		// Known length within the limit: one allocation, no growing.
+		body = make([]byte, n)
+		_, err = io.ReadFull(r.Body, body)
+		if err == nil {
+			var extra [1]byte
+			if m, _ := r.Body.Read(extra[:]); m > 0 {
+				err = fmt.Errorf("body longer than its Content-Length")
+			}
+		}
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

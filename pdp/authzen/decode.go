@@ -19,14 +19,24 @@ func decode(body []byte, v any) error {
 	if len(body) == 0 || body[0] != '{' {
 		return httpx.Errorf(http.StatusBadRequest, "request body must be a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
+	if err := json.Unmarshal(body, v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) && isTrailingData(body, se) {
+			return httpx.Errorf(http.StatusBadRequest, "unexpected data after the JSON object")
+		}
 		return httpx.Errorf(http.StatusBadRequest, "%s", jsonProblem(err))
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return httpx.Errorf(http.StatusBadRequest, "unexpected data after the JSON object")
-	}
 	return nil
+}
+
+// isTrailingData reports whether a syntax error comes after a complete
+// top-level value (json.Unmarshal refuses trailing data that way).
+func isTrailingData(body []byte, se *json.SyntaxError) bool {
+	off := se.Offset - 1
+	if off <= 0 || off > int64(len(body)) {
+		return false
+	}
+	return json.Valid(bytes.TrimSpace(body[:off]))
 }
 
 // jsonProblem words a decoding error for the caller.

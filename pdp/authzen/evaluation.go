@@ -41,8 +41,8 @@ type DecisionContext struct {
 	// not_permitted, approval_required (a grant could lift the denial),
 	// approval_expired or approval_unverifiable (ARAP re-evaluation).
 	Reason string `json:"reason,omitempty"`
-	// ReasonAdmin says in plain words why (AG-OBS-010), keyed by language.
-	ReasonAdmin map[string]string `json:"reason_admin,omitempty"`
+	// ReasonAdmin says in plain words why (AG-OBS-010), by language.
+	ReasonAdmin *Localized `json:"reason_admin,omitempty"`
 	// AccessRequest makes a denial requestable (ARAP §Requestable Denial).
 	AccessRequest *grants.Hint `json:"access_request,omitempty"`
 	// Approval names the grant that allowed the call, and its expiry.
@@ -54,6 +54,11 @@ type DecisionContext struct {
 	Error *EvalError `json:"error,omitempty"`
 	// Code is set on the decision that stopped a short-circuit semantic.
 	Code string `json:"code,omitempty"`
+}
+
+// Localized is a text by language tag.
+type Localized struct {
+	En string `json:"en"`
 }
 
 // Approval is the grant behind an allow (ARAP §Completion Semantics).
@@ -206,7 +211,7 @@ func (s *Server) decision(eng *pdp.Engine, d pdp.Decision) Decision {
 		EvaluatedAt:  eng.Now().UTC().Format(time.RFC3339),
 		Revision:     d.Revision,
 		Reason:       reasonCode(d),
-		ReasonAdmin:  map[string]string{"en": reason(d)},
+		ReasonAdmin:  &Localized{En: reason(d)},
 	}
 	if !s.opts.HidePolicies {
 		dc.Policies = d.Reasons
@@ -248,8 +253,11 @@ func requestError(err error) error {
 
 func (s *Server) startSpan(r *http.Request, name string) (context.Context, trace.Span) {
 	ctx := s.opts.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	return s.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+	ctx, span := s.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path))
+	}
+	return ctx, span
 }
 
 // fail answers with err and counts it.

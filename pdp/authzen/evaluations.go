@@ -121,7 +121,7 @@ func (s *Server) handleEvaluations(w http.ResponseWriter, r *http.Request) {
 		if stop && sem == DenyOnFirstDeny {
 			out.Context.Code = "200"
 			if out.Context.Error == nil {
-				out.Context.ReasonAdmin = map[string]string{"en": DenyOnFirstDeny + ": " + out.Context.ReasonAdmin["en"]}
+				out.Context.ReasonAdmin = &Localized{En: DenyOnFirstDeny + ": " + out.Context.ReasonAdmin.En}
 			}
 		}
 		resp.Evaluations = append(resp.Evaluations, out)

@@ -3,6 +3,7 @@ package authzen
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -18,13 +19,20 @@ type metrics struct {
 	duration  metric.Float64Histogram
 	errs      metric.Int64Counter
 
-	allow, deny attribute.KeyValue
+	// sets caches the attribute set of each endpoint and outcome, so that
+	// recording a decision allocates nothing.
+	sets sync.Map // setKey -> metric.MeasurementOption
+}
+
+type setKey struct {
+	endpoint string
+	allowed  bool
 }
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	m := mp.Meter("github.com/agentguard/agentguard/pdp/authzen")
 	var err error
-	out := &metrics{allow: attribute.String("decision", "allow"), deny: attribute.String("decision", "deny")}
+	out := &metrics{}
 	if out.decisions, err = m.Int64Counter("agentguard.pdp.decisions",
 		metric.WithDescription("PDP decisions by endpoint and outcome.")); err != nil {
 		return nil, err
@@ -42,13 +50,18 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 }
 
 func (m *metrics) decision(ctx context.Context, endpoint string, allowed bool, d time.Duration) {
-	dec := m.deny
-	if allowed {
-		dec = m.allow
+	k := setKey{endpoint, allowed}
+	opt, ok := m.sets.Load(k)
+	if !ok {
+		dec := "deny"
+		if allowed {
+			dec = "allow"
+		}
+		opt, _ = m.sets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(attribute.String("endpoint", endpoint), attribute.String("decision", dec))))
 	}
-	set := metric.WithAttributes(attribute.String("endpoint", endpoint), dec)
-	m.decisions.Add(ctx, 1, set)
-	m.duration.Record(ctx, d.Seconds(), set)
+	set := opt.(metric.MeasurementOption)
+	m.decisions.Add(ctx, 1, set.(metric.AddOption))
+	m.duration.Record(ctx, d.Seconds(), set.(metric.RecordOption))
 }
 
 func (m *metrics) errors(ctx context.Context, endpoint string, status int) {
