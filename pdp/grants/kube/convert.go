@@ -11,6 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/kube-openapi/pkg/validation/strfmt"
 
 	"github.com/agentguard/agentguard/api/v1alpha1"
 	"github.com/agentguard/agentguard/pdp"
@@ -179,9 +180,15 @@ func toTimestamp(t time.Time) v1alpha1.Timestamp {
 	return v1alpha1.Timestamp(t.Format(time.RFC3339Nano))
 }
 
+// fromTimestamp reads what toTimestamp writes and, for objects written by
+// hand, every other form the CRD's date-time format admits.
 func fromTimestamp(t v1alpha1.Timestamp) (time.Time, error) {
 	if t == "" {
 		return time.Time{}, nil
 	}
-	return time.Parse(time.RFC3339Nano, string(t))
+	if v, err := time.Parse(time.RFC3339Nano, string(t)); err == nil {
+		return v, nil
+	}
+	v, err := strfmt.ParseDateTime(string(t))
+	return time.Time(v), err
 }

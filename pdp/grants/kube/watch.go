@@ -45,25 +45,9 @@ func (s *Store) Watch(ctx context.Context, fn func(*grants.Request)) error {
 		return err
 	}
 	deliver := func(obj any, deleted bool) {
-		if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-			obj = tomb.Obj
+		if r := watched(obj, deleted); r != nil {
+			fn(r)
 		}
-		o, ok := obj.(*v1alpha1.AgentGrant)
-		if !ok {
-			return
-		}
-		r, err := fromObject(o)
-		if err != nil {
-			id := o.Spec.ID
-			if id == "" {
-				id = o.Name
-			}
-			r, deleted = &grants.Request{ID: id, Version: o.ResourceVersion}, true
-		}
-		if deleted {
-			r.Status = grants.StatusRevoked
-		}
-		fn(r)
 	}
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { deliver(obj, false) },
@@ -74,4 +58,29 @@ func (s *Store) Watch(ctx context.Context, fn func(*grants.Request)) error {
 	}
 	inf.RunWithContext(ctx)
 	return nil
+}
+
+// watched is the request an informer notification carries: revoked if
+// the object was deleted or cannot be decoded, nil if it is not an
+// AgentGrant at all.
+func watched(obj any, deleted bool) *grants.Request {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj, deleted = tomb.Obj, true
+	}
+	o, ok := obj.(*v1alpha1.AgentGrant)
+	if !ok {
+		return nil
+	}
+	r, err := fromObject(o)
+	if err != nil {
+		id := o.Spec.ID
+		if id == "" {
+			id = o.Name
+		}
+		r, deleted = &grants.Request{ID: id, Version: o.ResourceVersion}, true
+	}
+	if deleted {
+		r.Status = grants.StatusRevoked
+	}
+	return r
 }
