@@ -1,0 +1,354 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The canonical encoding is RFC 8785 (JSON Canonicalization Scheme): object
+// members sorted by the UTF-16 code units of their names, no insignificant
+// whitespace, strings escaped minimally (only '"', '\\' and control
+// characters, with \b \t \n \f \r or \u00xx), numbers in ECMAScript
+// Number.prototype.toString form. Record and Checkpoint are encoded by
+// hand-written functions that emit their members in sorted order (the
+// tests check them against the generic canonicalizer); Args goes through
+// the generic canonicalizer.
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JCS string. Invalid UTF-8 becomes U+FFFD, as
+// encoding/json would decode it.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\r':
+				b = append(b, '\\', 'r')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, "\uFFFD"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendNumber appends f in the ECMAScript Number.prototype.toString form
+// that RFC 8785 section 3.2.2.3 requires.
+func appendNumber(b []byte, f float64) ([]byte, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return b, errors.New("number is not finite")
+	}
+	if f == 0 { // also -0
+		return append(b, '0'), nil
+	}
+	if f < 0 {
+		b = append(b, '-')
+		f = -f
+	}
+	// Shortest round-trip digits d1d2...dk and exponent: f = 0.d1...dk × 10^n.
+	var tmp [32]byte
+	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, 64) // d.ddde±xx
+	mant, exp, _ := bytes.Cut(e, []byte{'e'})
+	digits := make([]byte, 0, len(mant))
+	for _, c := range mant {
+		if c != '.' {
+			digits = append(digits, c)
+		}
+	}
+	x, err := strconv.Atoi(string(exp))
+	if err != nil {
+		return b, fmt.Errorf("format number: %w", err)
+	}
+	k, n := len(digits), x+1
+	switch {
+	case k <= n && n <= 21:
+		b = append(b, digits...)
+		for range n - k {
+			b = append(b, '0')
+		}
+	case 0 < n && n <= 21:
+		b = append(b, digits[:n]...)
+		b = append(b, '.')
+		b = append(b, digits[n:]...)
+	case -6 < n && n <= 0:
+		b = append(b, '0', '.')
+		for range -n {
+			b = append(b, '0')
+		}
+		b = append(b, digits...)
+	default:
+		b = append(b, digits[0])
+		if k > 1 {
+			b = append(b, '.')
+			b = append(b, digits[1:]...)
+		}
+		b = append(b, 'e')
+		if n-1 >= 0 {
+			b = append(b, '+')
+		}
+		b = strconv.AppendInt(b, int64(n-1), 10)
+	}
+	return b, nil
+}
+
+// Canonicalize returns the RFC 8785 canonical form of the JSON value in
+// raw. It refuses invalid JSON, trailing data and numbers that are not
+// finite IEEE 754 doubles.
+func Canonicalize(raw []byte) ([]byte, error) {
+	v, err := decodeJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	return appendValue(nil, v)
+}
+
+// decodeJSON decodes one JSON value, keeping numbers as json.Number.
+func decodeJSON(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if err := trailing(raw, dec); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	return v, nil
+}
+
+// trailing reports data after the value dec has decoded from raw.
+func trailing(raw []byte, dec *json.Decoder) error {
+	if len(bytes.TrimSpace(raw[dec.InputOffset():])) != 0 {
+		return errors.New("data after the value")
+	}
+	return nil
+}
+
+// appendValue appends a value decoded by decodeJSON in canonical form.
+func appendValue(b []byte, v any) ([]byte, error) {
+	var err error
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case bool:
+		if v {
+			return append(b, "true"...), nil
+		}
+		return append(b, "false"...), nil
+	case string:
+		return appendString(b, v), nil
+	case json.Number:
+		f, perr := strconv.ParseFloat(string(v), 64)
+		if perr != nil {
+			return b, fmt.Errorf("number %s: %w", v, perr)
+		}
+		return appendNumber(b, f)
+	case []any:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendValue(b, e); err != nil {
+				return b, err
+			}
+		}
+		return append(b, ']'), nil
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, compareUTF16)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			if b, err = appendValue(b, v[k]); err != nil {
+				return b, err
+			}
+		}
+		return append(b, '}'), nil
+	default:
+		return b, fmt.Errorf("unsupported JSON value %T", v)
+	}
+}
+
+// compareUTF16 orders strings by their UTF-16 code units (RFC 8785 3.2.3).
+func compareUTF16(a, b string) int {
+	ascii := true
+	for i := 0; i < len(a) && ascii; i++ {
+		ascii = a[i] < utf8.RuneSelf
+	}
+	for i := 0; i < len(b) && ascii; i++ {
+		ascii = b[i] < utf8.RuneSelf
+	}
+	if ascii {
+		switch {
+		case a < b:
+			return -1
+		case a > b:
+			return 1
+		}
+		return 0
+	}
+	return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
+}
+
+// object writes the members of a JSON object; callers add them in sorted
+// order.
+type object struct {
+	b []byte
+	n int
+}
+
+func (o *object) key(k string) {
+	if o.n == 0 {
+		o.b = append(o.b, '{')
+	} else {
+		o.b = append(o.b, ',')
+	}
+	o.n++
+	o.b = append(o.b, '"')
+	o.b = append(o.b, k...) // member names are plain ASCII
+	o.b = append(o.b, '"', ':')
+}
+
+func (o *object) str(k, v string) {
+	if v != "" {
+		o.key(k)
+		o.b = appendString(o.b, v)
+	}
+}
+
+func (o *object) strAlways(k, v string) {
+	o.key(k)
+	o.b = appendString(o.b, v)
+}
+
+func (o *object) uint(k string, v uint64, always bool) {
+	if v != 0 || always {
+		o.key(k)
+		o.b = strconv.AppendUint(o.b, v, 10)
+	}
+}
+
+func (o *object) int(k string, v int) {
+	o.key(k)
+	o.b = strconv.AppendInt(o.b, int64(v), 10)
+}
+
+func (o *object) strs(k string, v []string) {
+	if len(v) == 0 {
+		return
+	}
+	o.key(k)
+	o.b = append(o.b, '[')
+	for i, s := range v {
+		if i > 0 {
+			o.b = append(o.b, ',')
+		}
+		o.b = appendString(o.b, s)
+	}
+	o.b = append(o.b, ']')
+}
+
+func (o *object) raw(k string, v []byte) {
+	if len(v) != 0 {
+		o.key(k)
+		o.b = append(o.b, v...)
+	}
+}
+
+func (o *object) time(k string, t time.Time) {
+	o.key(k)
+	o.b = append(o.b, '"')
+	o.b = t.UTC().AppendFormat(o.b, time.RFC3339Nano)
+	o.b = append(o.b, '"')
+}
+
+func (o *object) end() []byte {
+	if o.n == 0 {
+		return append(o.b, '{', '}')
+	}
+	return append(o.b, '}')
+}
+
+// appendRecord appends the canonical encoding of r, with or without its
+// hash member. r.Args must already be canonical.
+func appendRecord(b []byte, r *Record, withHash bool) []byte {
+	o := object{b: b}
+	o.str("action", r.Action)
+	o.str("agent", r.Agent)
+	o.raw("args", r.Args)
+	o.uint("count", r.Count, false)
+	o.str("credential", r.Credential)
+	o.str("decision", r.Decision)
+	o.str("decision_id", r.DecisionID)
+	o.strs("delegation", r.Delegation)
+	o.str("event", r.Event)
+	o.str("grant_id", r.GrantID)
+	if withHash {
+		o.strAlways("hash", r.Hash)
+	}
+	o.str("instance", r.Instance)
+	o.strAlways("kind", string(r.Kind))
+	o.str("namespace", r.Namespace)
+	o.str("object", r.Object)
+	o.str("on_behalf_of", r.OnBehalfOf)
+	o.strs("policies", r.Policies)
+	o.strAlways("prev", r.Prev)
+	o.str("reason", r.Reason)
+	o.str("revision", r.Revision)
+	o.uint("seq", r.Seq, true)
+	o.str("session_id", r.SessionID)
+	o.str("span_id", r.SpanID)
+	o.str("task_id", r.TaskID)
+	o.time("time", r.Time)
+	o.str("tool", r.Tool)
+	o.str("trace_id", r.TraceID)
+	o.int("v", r.Version)
+	return o.end()
+}

@@ -1,0 +1,183 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+)
+
+// Cursor reads the records of a log directory in order, across segments,
+// while a writer may still be appending. Next returns io.EOF at the current
+// end; a later Next continues with what was written since. A Cursor checks
+// each record's form and hash but not the chain; use Verify for that.
+type Cursor struct {
+	dir   string
+	seg   segment
+	f     *os.File
+	lr    *lineReader
+	buf   []byte
+	after uint64 // skip records up to this seq
+}
+
+// OpenCursor returns a cursor positioned before the first record with
+// Seq > after (0 for the start of the log).
+func OpenCursor(dir string, after uint64) (*Cursor, error) {
+	segs, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cursor{dir: dir, after: after}
+	if len(segs) == 0 {
+		return c, nil
+	}
+	i := 0
+	for j, s := range segs {
+		if s.first <= after+1 {
+			i = j
+		}
+	}
+	if err := c.open(segs[i]); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cursor) open(seg segment) error {
+	f, err := os.Open(filepath.Join(c.dir, seg.name))
+	if err != nil {
+		return fmt.Errorf("open segment: %w", err)
+	}
+	if c.f != nil {
+		_ = c.f.Close()
+	}
+	c.seg, c.f, c.lr = seg, f, newLineReader(f)
+	return nil
+}
+
+// Next returns the next record and the segment file it is in. It returns
+// io.EOF when there is nothing more yet, and an error wrapping
+// ErrMalformed or ErrHashMismatch for a bad line.
+func (c *Cursor) Next() (Record, string, error) {
+	for {
+		if c.f == nil {
+			segs, err := listSegments(c.dir)
+			if err != nil {
+				return Record{}, "", err
+			}
+			if len(segs) == 0 {
+				return Record{}, "", io.EOF
+			}
+			if err := c.open(segs[0]); err != nil {
+				return Record{}, "", err
+			}
+		}
+		line, torn, err := c.lr.next(c.buf)
+		if errors.Is(err, io.EOF) {
+			if torn {
+				// Not complete yet: read it again next time.
+				if _, serr := c.f.Seek(c.lr.off, io.SeekStart); serr != nil {
+					return Record{}, "", fmt.Errorf("seek %s: %w", c.seg.name, serr)
+				}
+				c.lr.r.Reset(c.f)
+				return Record{}, "", io.EOF
+			}
+			moved, err := c.advance()
+			if err != nil || !moved {
+				if err == nil {
+					err = io.EOF
+				}
+				return Record{}, "", err
+			}
+			continue
+		}
+		if err != nil {
+			return Record{}, "", fmt.Errorf("%s: %w", c.seg.name, err)
+		}
+		c.buf = line[:0]
+		r, err := ParseRecord(line)
+		if err != nil {
+			return Record{}, "", fmt.Errorf("%s: %w", c.seg.name, err)
+		}
+		if r.Seq <= c.after {
+			continue
+		}
+		return r, c.seg.name, nil
+	}
+}
+
+// advance moves to the segment after the current one, if there is one.
+func (c *Cursor) advance() (bool, error) {
+	segs, err := listSegments(c.dir)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range segs {
+		if s.first > c.seg.first {
+			return true, c.open(s)
+		}
+	}
+	return false, nil
+}
+
+// Close releases the cursor's file.
+func (c *Cursor) Close() error {
+	if c.f == nil {
+		return nil
+	}
+	err := c.f.Close()
+	c.f = nil
+	return err
+}
+
+// Filter selects records. Empty fields match everything; Agent and Tool
+// are path.Match glob patterns ("team-a/*").
+type Filter struct {
+	Kind     Kind
+	Agent    string
+	Tool     string
+	Decision string
+	// Since and Until bound Time: Since <= Time < Until.
+	Since, Until time.Time
+}
+
+// Validate reports a malformed pattern.
+func (f *Filter) Validate() error {
+	for _, p := range []string{f.Agent, f.Tool} {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("filter pattern %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Match reports whether r passes the filter.
+func (f *Filter) Match(r *Record) bool {
+	if f.Kind != "" && r.Kind != f.Kind {
+		return false
+	}
+	if f.Decision != "" && r.Decision != f.Decision {
+		return false
+	}
+	if !globMatch(f.Agent, r.Agent) || !globMatch(f.Tool, r.Tool) {
+		return false
+	}
+	if !f.Since.IsZero() && r.Time.Before(f.Since) {
+		return false
+	}
+	if !f.Until.IsZero() && !r.Time.Before(f.Until) {
+		return false
+	}
+	return true
+}
+
+func globMatch(pattern, s string) bool {
+	if pattern == "" {
+		return true
+	}
+	ok, _ := path.Match(pattern, s)
+	return ok
+}
