@@ -86,6 +86,10 @@ bench: ## Run the Go benchmarks (engine sizes, indexed vs plain; admission)
 bench-pdp: build $(BIN)/opa ## Load-test agentguard's PDP and OPA side by side on the same workload
 	go run ./hack/loadgen -agentguard $(BIN)/agentguard -opa $(BIN)/opa
 
+.PHONY: bench-webhook
+bench-webhook: ## Time agentguard's admission evaluation and the same checks in Rego (OPA Go API) side by side
+	go run ./hack/benchwebhook
+
 ##@ Help
 
 .PHONY: help

@@ -3,12 +3,12 @@ package webhook
 import (
 	"fmt"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	sigsjson "sigs.k8s.io/json"
 )
 
 // Extracted is the pod inside an object: the Pod itself or a controller's
@@ -70,7 +70,7 @@ var podKinds = map[schema.GroupKind]podKind{
 	}},
 	{Group: "", Kind: "Namespace"}: {"", func(b []byte) (*Extracted, error) {
 		o := &corev1.Namespace{}
-		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(b, o); err != nil {
+		if err := jsonv2.Unmarshal(b, o); err != nil {
 			return nil, err
 		}
 		return &Extracted{Meta: &o.ObjectMeta, Labels: o.Labels}, nil
@@ -78,7 +78,7 @@ var podKinds = map[schema.GroupKind]podKind{
 }
 
 func fromPod(b []byte, obj any, meta, podMeta *metav1.ObjectMeta, spec *corev1.PodSpec) (*Extracted, error) {
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(b, obj); err != nil {
+	if err := jsonv2.Unmarshal(b, obj); err != nil {
 		return nil, err
 	}
 	return &Extracted{Meta: meta, PodMeta: podMeta, PodSpec: spec, Labels: podMeta.Labels}, nil

@@ -1,16 +1,15 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -179,12 +178,11 @@ func deny(code int32, msg string) *admissionv1.AdmissionResponse {
 // tolerated (newer API servers may add some); trailing data is not.
 func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 	review := &admissionv1.AdmissionReview{}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(review); err != nil {
+	// JSON v2 is several times faster than encoding/json here, matches
+	// names case-sensitively like the API server, and rejects trailing
+	// data, duplicate names and invalid UTF-8.
+	if err := jsonv2.Unmarshal(body, review); err != nil {
 		return nil, err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("trailing data after the AdmissionReview")
 	}
 	switch {
 	case review.APIVersion != admissionv1.SchemeGroupVersion.String():

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -218,28 +217,12 @@ func (rv *Reviewer) prepare(ctx context.Context, e *guardrails.Engine, req *Requ
 		in.NamespaceLabels = labels
 	}
 	if e.HasRules() {
-		var obj any
-		if err := json.Unmarshal(req.Object, &obj); err != nil {
+		obj, err := jsonToAST(req.Object)
+		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", ErrBadObject, err)
 		}
 		in.Object = obj
-		in.PodObject = lookupPointer(obj, x.Path)
+		in.PodPath = x.Path
 	}
 	return res, &prepared{in: in, x: x}, nil
-}
-
-// lookupPointer follows a simple JSON pointer ("/a/b") through decoded
-// JSON objects; "" is the document itself.
-func lookupPointer(v any, ptr string) any {
-	if ptr == "" {
-		return v
-	}
-	for _, tok := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[tok]
-	}
-	return v
 }

@@ -38,10 +38,10 @@ type Input struct {
 	// custom Rego rules as input.object. Optional; built from PodMeta and
 	// PodSpec when nil.
 	Object any
-	// PodObject is the pod (or the pod template) as decoded JSON, given to
-	// custom Rego rules as input.pod. Optional; built from PodMeta and
-	// PodSpec when nil.
-	PodObject any
+	// PodPath is the JSON pointer of the pod (template) inside Object (""
+	// for a Pod, "/spec/template" for a Deployment, ...); custom Rego rules
+	// see that part as input.pod.
+	PodPath string
 }
 
 // User is the identity behind an admission request.

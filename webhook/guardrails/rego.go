@@ -55,44 +55,86 @@ func compileRules(ctx context.Context, modules map[string]string) (*regoRules, e
 	return &regoRules{query: pq}, nil
 }
 
-// regoInput is what custom rules see as input. See docs/admission.md.
-func regoInput(ev *evaluation) (map[string]any, error) {
+// regoInput is what custom rules see as input (see docs/admission.md). The
+// object is converted to an AST value once and input.pod is a subtree of
+// it, so large objects are not converted twice.
+func regoInput(ev *evaluation) (ast.Value, error) {
 	in := ev.in
-	obj := in.Object
-	pod := in.PodObject
-	if pod == nil && in.PodSpec != nil {
-		var err error
-		if pod, err = toJSONValue(map[string]any{"metadata": in.PodMeta, "spec": in.PodSpec}); err != nil {
+	var obj, pod ast.Value
+	var err error
+	switch {
+	case in.Object != nil:
+		if obj, err = ast.InterfaceToValue(in.Object); err != nil {
 			return nil, err
 		}
-	}
-	if obj == nil {
+		if in.PodSpec != nil {
+			pod = lookupValue(obj, in.PodPath)
+		}
+	case in.PodSpec != nil:
+		v, err := toJSONValue(map[string]any{"metadata": in.PodMeta, "spec": in.PodSpec})
+		if err != nil {
+			return nil, err
+		}
+		if pod, err = ast.InterfaceToValue(v); err != nil {
+			return nil, err
+		}
 		obj = pod
 	}
-	user := map[string]any{}
+	if obj == nil {
+		obj = ast.NullValue
+	}
+	if pod == nil {
+		pod = ast.NullValue
+	}
+	user := ast.NewObject()
 	if in.User != nil {
-		groups := make([]any, len(in.User.Groups))
+		groups := make([]*ast.Term, len(in.User.Groups))
 		for i, g := range in.User.Groups {
-			groups[i] = g
+			groups[i] = ast.StringTerm(g)
 		}
-		user = map[string]any{"username": in.User.Username, "groups": groups}
+		user = ast.NewObject(
+			ast.Item(ast.StringTerm("username"), ast.StringTerm(in.User.Username)),
+			ast.Item(ast.StringTerm("groups"), ast.ArrayTerm(groups...)),
+		)
 	}
-	nsLabels := make(map[string]any, len(in.NamespaceLabels))
-	for k, v := range in.NamespaceLabels {
-		nsLabels[k] = v
+	nsLabels := ast.NewObject()
+	for _, k := range sortedKeys(in.NamespaceLabels) {
+		nsLabels.Insert(ast.StringTerm(k), ast.StringTerm(in.NamespaceLabels[k]))
 	}
-	return map[string]any{
-		"operation": in.Operation,
-		"kind":      in.Kind,
-		"name":      in.Name,
-		"namespace": map[string]any{"name": in.Namespace, "labels": nsLabels},
-		"agent":     ev.d.Agent,
-		"tenant":    ev.d.Tenant,
-		"isAgent":   ev.agent,
-		"user":      user,
-		"object":    obj,
-		"pod":       pod,
-	}, nil
+	return ast.NewObject(
+		ast.Item(ast.StringTerm("operation"), ast.StringTerm(in.Operation)),
+		ast.Item(ast.StringTerm("kind"), ast.StringTerm(in.Kind)),
+		ast.Item(ast.StringTerm("name"), ast.StringTerm(in.Name)),
+		ast.Item(ast.StringTerm("namespace"), ast.ObjectTerm(
+			ast.Item(ast.StringTerm("name"), ast.StringTerm(in.Namespace)),
+			ast.Item(ast.StringTerm("labels"), ast.NewTerm(nsLabels)),
+		)),
+		ast.Item(ast.StringTerm("agent"), ast.StringTerm(ev.d.Agent)),
+		ast.Item(ast.StringTerm("tenant"), ast.StringTerm(ev.d.Tenant)),
+		ast.Item(ast.StringTerm("isAgent"), ast.BooleanTerm(ev.agent)),
+		ast.Item(ast.StringTerm("user"), ast.NewTerm(user)),
+		ast.Item(ast.StringTerm("object"), ast.NewTerm(obj)),
+		ast.Item(ast.StringTerm("pod"), ast.NewTerm(pod)),
+	), nil
+}
+
+// lookupValue follows a simple JSON pointer through AST objects.
+func lookupValue(v ast.Value, ptr string) ast.Value {
+	if ptr == "" {
+		return v
+	}
+	for _, tok := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
+		o, ok := v.(ast.Object)
+		if !ok {
+			return nil
+		}
+		t := o.Get(ast.StringTerm(tok))
+		if t == nil {
+			return nil
+		}
+		v = t.Value
+	}
+	return v
 }
 
 func toJSONValue(v any) (any, error) {
@@ -125,7 +167,7 @@ func (r *regoRules) eval(ctx context.Context, ev *evaluation) {
 		fail(err)
 		return
 	}
-	rs, err := r.query.Eval(ctx, rego.EvalInput(input))
+	rs, err := r.query.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		fail(err)
 		return
