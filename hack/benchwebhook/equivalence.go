@@ -60,7 +60,10 @@ var variants = []variant{
 	}},
 	{"other tenant", func(r, _, _ map[string]any) { r["namespace"] = "team-b" }},
 	{"no tenant namespace", func(r, _, _ map[string]any) { r["namespace"] = "plain" }},
-	{"exempt namespace", func(r, p, _ map[string]any) { r["namespace"] = "kube-system"; p["spec"].(map[string]any)["hostPID"] = true }},
+	{"exempt namespace", func(r, p, _ map[string]any) {
+		r["namespace"] = "kube-system"
+		p["spec"].(map[string]any)["hostPID"] = true
+	}},
 }
 
 // checkEquivalence requires both engines to report the same control IDs
