@@ -107,7 +107,7 @@ func fullRecord() Record {
 		Kind: KindPDPDecision, Agent: "team-a/researcher", Instance: "pod-7\x00", Credential: "jti-1",
 		OnBehalfOf: "user:ä", Delegation: []string{"alice", "agent-a", "agent-b"},
 		Tool: "web.search", Action: "call", Namespace: "team-a", Object: "Tool/web.search",
-		Args: json.RawMessage(`{"q":"x","n":1.5,"nested":{"b":[true,null],"a":"\"quoted\""}}`),
+		Args:     json.RawMessage(`{"q":"x","n":1.5,"nested":{"b":[true,null],"a":"\"quoted\""}}`),
 		Decision: DecisionDeny, Reason: "forbid matched\n<tag>", Policies: []string{"p1", "AG-SEC-011"},
 		Revision: "rev-1", DecisionID: "d-1", GrantID: "g-1", Event: "approved", Count: 3,
 		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", SessionID: "s-1", TaskID: "t-1",
