@@ -132,6 +132,17 @@ func (s *Grants) Get(id string) (Grant, bool) {
 	return e.g, true
 }
 
+// IDs lists the ids of the grants held.
+func (s *Grants) IDs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.byID))
+	for id := range s.byID {
+		out = append(out, id)
+	}
+	return out
+}
+
 // Len is the number of grants held (expired ones included until pruned).
 func (s *Grants) Len() int {
 	s.mu.RLock()

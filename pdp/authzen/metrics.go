@@ -18,6 +18,8 @@ type metrics struct {
 	decisions metric.Int64Counter
 	duration  metric.Float64Histogram
 	errs      metric.Int64Counter
+	fbRecords metric.Int64Counter
+	fbDropped metric.Int64Counter
 
 	// sets caches the attribute set of each endpoint and outcome, so that
 	// recording a decision allocates nothing.
@@ -46,7 +48,20 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 		metric.WithDescription("PDP requests answered with an HTTP error, by endpoint and status.")); err != nil {
 		return nil, err
 	}
+	if out.fbRecords, err = m.Int64Counter("agentguard.pdp.fallback.records",
+		metric.WithDescription("Fallback decisions reported by PEPs after an outage.")); err != nil {
+		return nil, err
+	}
+	if out.fbDropped, err = m.Int64Counter("agentguard.pdp.fallback.records.dropped",
+		metric.WithDescription("Fallback decisions PEPs report they had to drop (queue full).")); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+func (m *metrics) fallbackRecords(ctx context.Context, n, dropped int) {
+	m.fbRecords.Add(ctx, int64(n))
+	m.fbDropped.Add(ctx, int64(dropped))
 }
 
 func (m *metrics) decision(ctx context.Context, endpoint string, allowed bool, d time.Duration) {

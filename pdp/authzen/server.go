@@ -1,6 +1,7 @@
 package authzen
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/agentguard/agentguard/internal/httpx"
 	"github.com/agentguard/agentguard/pdp"
 	"github.com/agentguard/agentguard/pdp/authn"
+	"github.com/agentguard/agentguard/pdp/client"
 	"github.com/agentguard/agentguard/pdp/grants"
 )
 
@@ -82,6 +84,11 @@ type Options struct {
 	GrantStore grants.Store
 	// Signer publishes the binding-token key at /access/v1/jwks.
 	Signer *grants.Signer
+	// OnFallbackRecords receives the fallback decisions PEPs made while
+	// the PDP was unreachable (POST /access/v1/fallback-records), with the
+	// authenticated reporter, for the decision log. Nil: the endpoint
+	// accepts and counts them only.
+	OnFallbackRecords func(ctx context.Context, reporter *authn.Identity, batch client.RecordBatch)
 }
 
 func (o *Options) setDefaults() {
@@ -138,6 +145,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.Handle(PathEvaluation, auth(s.handleEvaluation))
 	s.mux.Handle(PathEvaluations, auth(s.handleEvaluations))
 	s.mux.HandleFunc(PathMetadata, s.handleMetadata)
+	s.mux.Handle(client.PathFallbackRecords, auth(s.handleFallbackRecords))
 	if opts.Grants != nil {
 		s.mux.Handle("POST "+PathRequests, auth(s.handleSubmit))
 		s.mux.Handle("GET "+PathRequests+"/{id}", auth(s.handleGetRequest))
