@@ -1,0 +1,268 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cedar-policy/cedar-go/types"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/agentguard/agentguard/pdp/registry"
+)
+
+// The kube-apiserver + etcd are started once for the package, on first use,
+// and stopped by TestMain; unit tests never wait for them.
+var cluster struct {
+	once   sync.Once
+	env    *envtest.Environment
+	client kubernetes.Interface
+	err    error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if cluster.env != nil {
+		if err := cluster.env.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
+		}
+	}
+	os.Exit(code)
+}
+
+func startCluster(t *testing.T) kubernetes.Interface {
+	t.Helper()
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: build kube-apiserver and etcd with `make envtest-bins` and run the tests with `make test` " +
+			"(or export KUBEBUILDER_ASSETS=$PWD/bin/k8s)")
+	}
+	cluster.once.Do(func() {
+		for _, bin := range []string{"kube-apiserver", "etcd"} {
+			if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
+				cluster.err = fmt.Errorf("KUBEBUILDER_ASSETS=%s has no %s (run `make envtest-bins`): %w", assets, bin, err)
+				return
+			}
+		}
+		env := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 2 * time.Minute}
+		cfg, err := env.Start()
+		if err != nil {
+			cluster.err = fmt.Errorf("start envtest: %w", err)
+			return
+		}
+		cluster.env = env
+		cluster.client, cluster.err = kubernetes.NewForConfig(cfg)
+	})
+	if cluster.err != nil {
+		t.Fatal(cluster.err)
+	}
+	return cluster.client
+}
+
+func defaultSchema(t *testing.T) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "policies", "pdp", "schema.cedarschema"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// waitFor waits until cond holds, re-checking at every registry change.
+func waitFor(t *testing.T, r *registry.Registry, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		ch := r.Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-time.After(200 * time.Millisecond): // Problems changes without a Changed
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s; entities %v, problems %v", what, r.Entities(), r.Problems())
+		}
+	}
+}
+
+func attr(e types.Entity, name string) types.Value {
+	v, _ := e.Attributes.Get(types.String(name))
+	return v
+}
+
+func tool(id string) types.EntityUID { return types.NewEntityUID("Tool", types.String(id)) }
+
+func tenant(id string) types.EntityUID { return types.NewEntityUID("Tenant", types.String(id)) }
+
+type kube struct {
+	t *testing.T
+	c kubernetes.Interface
+}
+
+func (k kube) namespace(name string, labels map[string]string) {
+	k.t.Helper()
+	if _, err := k.c.CoreV1().Namespaces().Create(k.t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{}); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+func (k kube) serviceAccount(ns, name string, labels, annotations map[string]string) {
+	k.t.Helper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels, Annotations: annotations}}
+	if _, err := k.c.CoreV1().ServiceAccounts(ns).Create(k.t.Context(), sa, metav1.CreateOptions{}); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+func (k kube) updateServiceAccount(ns, name string, mutate func(*corev1.ServiceAccount)) {
+	k.t.Helper()
+	sa, err := k.c.CoreV1().ServiceAccounts(ns).Get(k.t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	mutate(sa)
+	if _, err := k.c.CoreV1().ServiceAccounts(ns).Update(k.t.Context(), sa, metav1.UpdateOptions{}); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+func (k kube) labelNamespace(name, key, value string) {
+	k.t.Helper()
+	ns, err := k.c.CoreV1().Namespaces().Get(k.t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	ns.Labels[key] = value
+	if _, err := k.c.CoreV1().Namespaces().Update(k.t.Context(), ns, metav1.UpdateOptions{}); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+func TestEnvtestRegistry(t *testing.T) {
+	c := startCluster(t)
+	k := kube{t: t, c: c}
+	agentLabel := map[string]string{registry.LabelAgent: "triage"}
+	k.namespace("reg-acme", map[string]string{registry.LabelTenant: "acme"})
+	k.namespace("reg-untenanted", nil)
+	k.serviceAccount("reg-acme", "triage", agentLabel, map[string]string{
+		registry.AnnotationAllowedTools: "github/search_issues,github/create_issue", registry.AnnotationOwner: "alice@acme.example",
+	})
+	k.serviceAccount("reg-acme", "plain", nil, nil)
+	k.serviceAccount("reg-untenanted", "orphan", map[string]string{registry.LabelAgent: "orphan"}, nil)
+
+	r, err := registry.New(registry.Options{Client: c, Schema: defaultSchema(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !r.HasSynced() {
+		t.Fatal("HasSynced false after Start")
+	}
+
+	triage := registry.AgentUID("reg-acme", "triage")
+	// Start returns after the initial listing has been delivered.
+	e, ok := r.Get(triage)
+	if !ok {
+		t.Fatalf("triage not registered after Start: %v", r.Entities())
+	}
+	if !e.Parents.Contains(tenant("acme")) || !attr(e, "tenant").Equal(tenant("acme")) ||
+		!attr(e, "allowedTools").Equal(types.NewSet(tool("github/search_issues"), tool("github/create_issue"))) ||
+		!attr(e, "mode").Equal(types.String("autonomous")) || attr(e, "owner") != nil {
+		t.Errorf("triage = %v", e)
+	}
+	if _, ok := r.Get(registry.AgentUID("reg-acme", "plain")); ok {
+		t.Error("unlabelled ServiceAccount registered")
+	}
+	if _, ok := r.Get(registry.AgentUID("reg-untenanted", "orphan")); ok || r.Problems()["reg-untenanted/orphan"] == "" {
+		t.Errorf("agent without tenant: problems %v", r.Problems())
+	}
+
+	t.Run("annotation update", func(t *testing.T) {
+		k.updateServiceAccount("reg-acme", "triage", func(sa *corev1.ServiceAccount) {
+			sa.Annotations[registry.AnnotationAllowedTools] = "github/search_issues"
+			sa.Annotations[registry.KeyMode] = "user-delegated"
+		})
+		waitFor(t, r, "allowedTools update", func() bool {
+			e, _ := r.Get(triage)
+			return attr(e, "allowedTools").Equal(types.NewSet(tool("github/search_issues"))) && attr(e, "mode").Equal(types.String("user-delegated"))
+		})
+	})
+	t.Run("namespace gets a tenant", func(t *testing.T) {
+		k.labelNamespace("reg-untenanted", registry.LabelTenant, "globex")
+		waitFor(t, r, "orphan registered", func() bool {
+			e, ok := r.Get(registry.AgentUID("reg-untenanted", "orphan"))
+			return ok && e.Parents.Contains(tenant("globex")) && r.Problems()["reg-untenanted/orphan"] == ""
+		})
+	})
+	t.Run("tenant relabelled", func(t *testing.T) {
+		k.labelNamespace("reg-acme", registry.LabelTenant, "acme-eu")
+		waitFor(t, r, "tenant change", func() bool {
+			e, _ := r.Get(triage)
+			return e.Parents.Contains(tenant("acme-eu")) && !e.Parents.Contains(tenant("acme")) && attr(e, "tenant").Equal(tenant("acme-eu"))
+		})
+	})
+	t.Run("new agent", func(t *testing.T) {
+		k.serviceAccount("reg-acme", "reviewer", map[string]string{registry.LabelAgent: "reviewer"}, nil)
+		waitFor(t, r, "reviewer registered", func() bool { _, ok := r.Get(registry.AgentUID("reg-acme", "reviewer")); return ok })
+	})
+	t.Run("label added", func(t *testing.T) {
+		k.updateServiceAccount("reg-acme", "plain", func(sa *corev1.ServiceAccount) {
+			sa.Labels = map[string]string{registry.LabelAgent: "plain"}
+		})
+		waitFor(t, r, "plain registered", func() bool { _, ok := r.Get(registry.AgentUID("reg-acme", "plain")); return ok })
+	})
+	t.Run("label removed", func(t *testing.T) {
+		k.updateServiceAccount("reg-acme", "plain", func(sa *corev1.ServiceAccount) { delete(sa.Labels, registry.LabelAgent) })
+		waitFor(t, r, "plain unregistered", func() bool { _, ok := r.Get(registry.AgentUID("reg-acme", "plain")); return !ok })
+	})
+	t.Run("deleted", func(t *testing.T) {
+		if err := c.CoreV1().ServiceAccounts("reg-acme").Delete(t.Context(), "reviewer", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, r, "reviewer unregistered", func() bool { _, ok := r.Get(registry.AgentUID("reg-acme", "reviewer")); return !ok })
+	})
+
+	t.Run("one namespace", func(t *testing.T) {
+		only, err := registry.New(registry.Options{Client: c, Namespace: "reg-untenanted"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := only.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, only, "orphan registered", func() bool { _, ok := only.Get(registry.AgentUID("reg-untenanted", "orphan")); return ok })
+		if only.Len() != 1 {
+			t.Errorf("namespace-scoped registry holds %v", only.Entities())
+		}
+		// Without a schema every attribute is kept, labels as tags.
+		e, _ := only.Get(registry.AgentUID("reg-untenanted", "orphan"))
+		if !attr(e, "namespace").Equal(types.String("reg-untenanted")) || e.Tags.Len() != 1 {
+			t.Errorf("orphan = %v", e)
+		}
+	})
+}
+
+func TestEnvtestStartCanceled(t *testing.T) {
+	c := startCluster(t)
+	r, err := registry.New(registry.Options{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := r.Start(ctx); err == nil && !r.HasSynced() {
+		t.Error("Start with a canceled context returned nil before syncing")
+	}
+}
