@@ -69,6 +69,7 @@ func runWebhook(ctx context.Context, o *serveOptions, tel *telemetry.Telemetry, 
 func reloadBundle(ctx context.Context, srv *webhook.Server, dir string, log *slog.Logger) {
 	t := time.NewTicker(bundleReloadInterval)
 	defer t.Stop()
+	lastErr := ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -77,9 +78,13 @@ func reloadBundle(ctx context.Context, srv *webhook.Server, dir string, log *slo
 		}
 		e, err := guardrails.LoadBundle(ctx, dir)
 		if err != nil {
-			log.Error("bundle reload failed; keeping the last good admission config", "bundle", dir, "revision", srv.Engine().Revision(), "error", err)
+			if err.Error() != lastErr { // log each new problem once, not every tick
+				log.Error("bundle reload failed; keeping the last good admission config", "bundle", dir, "revision", srv.Engine().Revision(), "error", err)
+			}
+			lastErr = err.Error()
 			continue
 		}
+		lastErr = ""
 		if e.Revision() != srv.Engine().Revision() {
 			srv.SetEngine(e)
 			log.Info("admission config reloaded", "bundle", dir, "revision", e.Revision())
