@@ -70,8 +70,8 @@ func scanSegment(dir string, seg segment) (segmentScan, error) {
 			s.problem = fmt.Errorf("record seq %d where %d was expected", r.Seq, want)
 			return s, nil
 		}
-		if s.count > 0 && r.Prev != s.lastHash {
-			s.problem = fmt.Errorf("record %d does not link to record %d", r.Seq, s.lastSeq)
+		if (s.count > 0 && r.Prev != s.lastHash) || (s.count == 0 && seg.first == 1 && r.Prev != GenesisHash) {
+			s.problem = fmt.Errorf("record %d does not link to the record before it", r.Seq)
 			return s, nil
 		}
 		s.count++
