@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -73,8 +74,12 @@ func FuzzBearerToken(f *testing.F) {
 func TestUnverifiedExpiry(t *testing.T) {
 	t.Parallel()
 	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	if got, ok := unverifiedExpiry(jwtWithExp(t, exp, "x")); !ok || !got.Equal(exp) {
-		t.Errorf("got %v, %v; want %v", got, ok, exp)
+	if got, iat := unverifiedTimes(jwtWithExp(t, exp, "x")); !got.Equal(exp) || !iat.IsZero() {
+		t.Errorf("got %v, %v; want %v", got, iat, exp)
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	if got, iat := unverifiedTimes("x." + enc([]byte(`{"exp":1700000600.5,"iat":1700000000}`)) + ".y"); !got.Equal(time.Unix(1700000600, 5e8)) || !iat.Equal(time.Unix(1700000000, 0)) {
+		t.Errorf("fractional exp and iat: %v, %v", got, iat)
 	}
 	for _, tok := range []string{
 		"", "opaque", "a.b", "a.b.c.d",
@@ -84,18 +89,19 @@ func TestUnverifiedExpiry(t *testing.T) {
 		"eyJhbGciOiJub25lIn0.eyJleHAiOjFlMzAwfQ.sig",  // {"exp":1e300}
 		"eyJhbGciOiJub25lIn0.!!!.sig",
 	} {
-		if got, ok := unverifiedExpiry(tok); ok {
-			t.Errorf("unverifiedExpiry(%q) = %v, want none", tok, got)
+		if got, _ := unverifiedTimes(tok); !got.IsZero() {
+			t.Errorf("unverifiedTimes(%q) = %v, want none", tok, got)
 		}
 	}
 }
 
-func FuzzUnverifiedExpiry(f *testing.F) {
+func FuzzUnverifiedTimes(f *testing.F) {
 	f.Add("eyJhbGciOiJub25lIn0.eyJleHAiOjE3MDAwMDAwMDB9.sig")
 	f.Add("a.b.c")
 	f.Fuzz(func(t *testing.T, tok string) {
-		if exp, ok := unverifiedExpiry(tok); ok && exp.Before(time.Unix(0, 0)) {
-			t.Fatalf("negative expiry %v", exp)
+		exp, iat := unverifiedTimes(tok)
+		if exp.Before(time.Unix(0, 0)) && !exp.IsZero() || iat.Before(time.Unix(0, 0)) && !iat.IsZero() {
+			t.Fatalf("negative time %v, %v", exp, iat)
 		}
 	})
 }

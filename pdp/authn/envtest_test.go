@@ -227,6 +227,9 @@ func TestEnvtestTokenReview(t *testing.T) {
 		if d := time.Until(id.Expiry); d < 9*time.Minute || d > 11*time.Minute {
 			t.Errorf("expiry in %v, want about 10m", d)
 		}
+		if d := time.Since(id.IssuedAt); d < -time.Minute || d > time.Minute {
+			t.Errorf("issued %v ago, want just now", d)
+		}
 	})
 	t.Run("unbound token", func(t *testing.T) {
 		tok := ag.token(t, c, pdpAudience, false)

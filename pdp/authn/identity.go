@@ -22,36 +22,41 @@ const (
 // AgentType is the Cedar entity type of agents (schema `entity Agent`).
 const AgentType types.EntityType = "Agent"
 
-// Identity is an authenticated caller.
+// Identity is an authenticated caller. Its JSON form suits decision
+// records; it holds no secret.
 type Identity struct {
 	// Kind is how the caller proved who it is.
-	Kind Kind
+	Kind Kind `json:"kind"`
 	// Principal is the Cedar entity the caller acts as: Agent::"<ns>/<sa>"
 	// for ServiceAccounts (and SPIFFE IDs of the form
 	// spiffe://<td>/ns/<ns>/sa/<sa>), Agent::"<spiffe id>" for other SVIDs,
 	// and whatever the static token file says for static tokens.
-	Principal types.EntityUID
+	Principal types.EntityUID `json:"principal"`
 	// Namespace and ServiceAccount of a Kubernetes workload, when known.
-	Namespace      string
-	ServiceAccount string
+	Namespace      string `json:"namespace,omitempty"`
+	ServiceAccount string `json:"serviceAccount,omitempty"`
 	// PodName and PodUID of the pod a bound ServiceAccount token belongs to
 	// (AG-SEC-002: tells replicas apart).
-	PodName string
-	PodUID  string
+	PodName string `json:"podName,omitempty"`
+	PodUID  string `json:"podUID,omitempty"`
 	// SPIFFEID is the caller's SPIFFE ID (KindSPIFFE only).
-	SPIFFEID string
+	SPIFFEID string `json:"spiffeID,omitempty"`
 	// Username is the authenticated user name, e.g.
 	// "system:serviceaccount:<ns>:<sa>" or the SPIFFE ID.
-	Username string
+	Username string `json:"username,omitempty"`
 	// Groups the caller belongs to, e.g. "system:serviceaccounts:<ns>".
-	Groups []string
+	Groups []string `json:"groups,omitempty"`
 	// CredentialID identifies the credential without revealing it: the
 	// token's `authentication.kubernetes.io/credential-id` (JTI) when the
 	// apiserver reports one, the SVID's serial number, or the static token
 	// hash's first 12 hex digits. For decision records (AG-SEC-010).
-	CredentialID string
+	CredentialID string `json:"credentialID,omitempty"`
+	// IssuedAt is when the credential was issued (the token's iat, the
+	// certificate's NotBefore); zero if unknown. For step-up checks
+	// (AG-SEC-014: "fresh authentication").
+	IssuedAt time.Time `json:"issuedAt,omitzero"`
 	// Expiry is when the credential stops being valid; zero if unknown.
-	Expiry time.Time
+	Expiry time.Time `json:"expiry,omitzero"`
 }
 
 // Clone returns a deep copy of id.

@@ -91,6 +91,7 @@ func (s *SPIFFE) Authenticate(r *http.Request) (*Identity, error) {
 		SPIFFEID:     id.String(),
 		Username:     id.String(),
 		CredentialID: leaf.SerialNumber.Text(16),
+		IssuedAt:     leaf.NotBefore,
 		Expiry:       leaf.NotAfter,
 	}
 	for _, c := range chain[1:] {

@@ -197,7 +197,7 @@ func TestSPIFFEOverMTLS(t *testing.T) {
 			Kind: KindSPIFFE, Principal: AgentPrincipal("acme-agents", "triage"),
 			Namespace: "acme-agents", ServiceAccount: "triage",
 			SPIFFEID: "spiffe://example.org/ns/acme-agents/sa/triage", Username: "spiffe://example.org/ns/acme-agents/sa/triage",
-			CredentialID: triage.Leaf.SerialNumber.Text(16), Expiry: triage.Leaf.NotAfter,
+			CredentialID: triage.Leaf.SerialNumber.Text(16), IssuedAt: triage.Leaf.NotBefore, Expiry: triage.Leaf.NotAfter,
 		}
 		if diff := cmp.Diff(want, id, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
 			t.Errorf("identity (-want +got):\n%s", diff)

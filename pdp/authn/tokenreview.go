@@ -37,9 +37,10 @@ type TokenReviewOptions struct {
 	// the token was issued for it. Required.
 	Audience string
 	// CacheTTL bounds how long an accepted token is remembered; a token's
-	// own expiry (its `exp` claim) ends the entry earlier. It is also how
-	// long a token may outlive its pod (AG-SEC-007). Default 1m; negative
-	// disables the cache.
+	// own expiry (its `exp` claim) ends the entry earlier. It is also about
+	// how long a token may outlive its pod: AG-SEC-007 allows 60s, and the
+	// kube-apiserver itself caches successful authentications for 10s, so
+	// keep it at 50s or less. Default 30s; negative disables the cache.
 	CacheTTL time.Duration
 	// NegativeCacheTTL is how long a refused token is remembered, so that a
 	// caller retrying a bad token does not hammer the apiserver. Default
@@ -62,7 +63,7 @@ type TokenReviewOptions struct {
 
 func (o *TokenReviewOptions) setDefaults() {
 	if o.CacheTTL == 0 {
-		o.CacheTTL = time.Minute
+		o.CacheTTL = 30 * time.Second
 	}
 	if o.NegativeCacheTTL == 0 {
 		o.NegativeCacheTTL = 10 * time.Second
@@ -185,11 +186,9 @@ func (t *TokenReview) identity(st authenticationv1.TokenReviewStatus, token stri
 	if t.opts.RequireBoundPod && (id.PodName == "" || id.PodUID == "") {
 		return nil, unauthenticated("token of %s/%s is not bound to a pod", ns, sa)
 	}
-	// The apiserver has verified the token's signature, so its exp is
-	// authentic now; before that it only bounded the cache.
-	if exp, ok := unverifiedExpiry(token); ok {
-		id.Expiry = exp
-	}
+	// The apiserver has verified the token's signature, so its claims are
+	// authentic now.
+	id.Expiry, id.IssuedAt = unverifiedTimes(token)
 	return id, nil
 }
 
