@@ -38,6 +38,12 @@ type Options struct {
 	// MinRevision refuses bundles whose revision orders before it (see
 	// CompareRevisions), against replays of older signed bundles.
 	MinRevision string
+	// RefuseOlderRevisions refuses a bundle whose revision orders before
+	// the active one's (CompareRevisions): once a revision is active,
+	// including one loaded from CacheDir, a source can no longer roll the
+	// server back by replaying an older signed bundle. Roll back by
+	// publishing the old content under a new revision.
+	RefuseOlderRevisions bool
 	// Version is the running agentguard version, checked against a
 	// bundle's minAgentguardVersion. Empty or a non-release version
 	// ("dev") accepts every bundle.
@@ -334,6 +340,10 @@ func (m *Manager) activate(ctx context.Context, b *Bundle, fromCache bool) error
 			return m.fail(ctx, ReasonVerify, fmt.Errorf("refused %s (%s@%s): %w", what, b.Name(), b.Revision(), err))
 		}
 		b = vb
+	}
+	if cur := m.Active(); m.opts.RefuseOlderRevisions && cur != nil && CompareRevisions(b.Revision(), cur.Revision()) < 0 {
+		return m.fail(ctx, ReasonVerify, fmt.Errorf("refused %s (%s@%s): %w: revision %s is active",
+			what, b.Name(), b.Revision(), ErrRevisionTooOld, cur.Revision()))
 	}
 	if !versionAtLeast(m.opts.Version, b.Manifest.MinAgentguardVersion) {
 		return m.fail(ctx, ReasonVersion, fmt.Errorf("refused %s (%s@%s): %w: needs %s, running %s",

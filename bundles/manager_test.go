@@ -266,6 +266,35 @@ func TestManagerRefusesReplayAndIncompatible(t *testing.T) {
 	}
 }
 
+func TestManagerRefusesOlderThanActive(t *testing.T) {
+	t.Parallel()
+	key := mustKey(t, ES256)
+	file := filepath.Join(t.TempDir(), "b.tar.gz")
+	acts := &activations{}
+	m, err := NewManager(Options{
+		Source: file, PublicKeys: []crypto.PublicKey{key.Public()}, Activate: acts.activate, RefuseOlderRevisions: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		rev  string
+		want error
+	}{{"5", nil}, {"4", ErrRevisionTooOld}, {"5", nil}, {"10", nil}, {"9", ErrRevisionTooOld}} {
+		files := testFiles(step.rev)
+		files["pdp/note.txt"] = []byte(time.Now().String()) // a new version of the same revision
+		if err := os.WriteFile(file, mustArchive(t, mustSign(t, mustNew(t, files), key)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Sync(context.Background()); !errors.Is(err, step.want) {
+			t.Fatalf("revision %s: err = %v, want %v", step.rev, err, step.want)
+		}
+	}
+	if diff := cmp.Diff([]string{"5", "5", "10"}, acts.list()); diff != "" {
+		t.Errorf("activations (-want +got):\n%s", diff)
+	}
+}
+
 func TestManagerRestartUsesLastKnownGood(t *testing.T) {
 	t.Parallel()
 	key := mustKey(t, ES256)

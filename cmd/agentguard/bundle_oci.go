@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentguard/agentguard/bundles"
+	"github.com/agentguard/agentguard/bundles/check"
 )
 
 func sha256Hex(data []byte) string {
@@ -17,7 +18,7 @@ func sha256Hex(data []byte) string {
 }
 
 func newBundlePushCmd(o *bundleCmdOptions) *cobra.Command {
-	var allowUnsigned bool
+	var allowUnsigned, skipTests bool
 	cmd := &cobra.Command{
 		Use:   "push DIR|FILE oci://REGISTRY/REPOSITORY:TAG",
 		Short: "Push a bundle to an OCI registry as an artifact",
@@ -25,7 +26,8 @@ func newBundlePushCmd(o *bundleCmdOptions) *cobra.Command {
 ` + bundles.ArtifactType + `, config ` + bundles.ConfigMediaType + ` and the
 reproducible archive as its one layer (` + bundles.LayerMediaType + `).
 Credentials come from the docker config (docker login). Unsigned bundles are
-refused unless --allow-unsigned. Prints the manifest digest, for pinning
+refused unless --allow-unsigned, and so are bundles whose test cases fail
+(or that have none) unless --skip-tests. Prints the manifest digest, for pinning
 servers to oci://...@sha256:....`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -40,6 +42,19 @@ servers to oci://...@sha256:....`,
 			if !b.Signed() && !allowUnsigned {
 				return bundleUsage("%s is not signed: run 'agentguard bundle sign' first (or --allow-unsigned)", args[0])
 			}
+			if !skipTests {
+				// The publish step refuses a bundle whose own tests fail
+				// (AG-GOV-005).
+				c, err := compileBundle(cmd.Context(), b, cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				r := check.Run(cmd.Context(), c)
+				if !r.OK() {
+					_ = check.WriteTable(cmd.ErrOrStderr(), r)
+					return bundleFailed("not pushing %s@%s: %d of %d test cases failed", b.Name(), b.Revision(), r.Failed, len(r.Cases))
+				}
+			}
 			digest, err := bundles.Push(cmd.Context(), ref, b, o.sourceOptions())
 			if err != nil {
 				return bundleFailed("%v", err)
@@ -49,6 +64,7 @@ servers to oci://...@sha256:....`,
 		},
 	}
 	cmd.Flags().BoolVar(&allowUnsigned, "allow-unsigned", false, "push a bundle without .signatures.json")
+	cmd.Flags().BoolVar(&skipTests, "skip-tests", false, "push without running the bundle's test cases")
 	return cmd
 }
 

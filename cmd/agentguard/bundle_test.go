@@ -198,6 +198,24 @@ func TestBundleBuildAndTestFailures(t *testing.T) {
 	if exitCode(err) != 1 || !strings.Contains(out, "FAIL tests/authz.json: expects allow for an unknown agent") {
 		t.Errorf("failing case: %v, want exit 1 and the case named\n%s", err, out)
 	}
+	// Publishing a bundle with a failing case is refused.
+	keys := filepath.Join(tmp, "keys")
+	if out, err := runCLI(t, "bundle", "keygen", "--out-dir", keys); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "bundle", "sign", dir, "--key", filepath.Join(keys, "bundle-signing.key.pem")); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	ref := "oci://" + strings.TrimPrefix(srv.URL, "http://") + "/policies/b:v1"
+	if _, err := runCLI(t, "bundle", "push", dir, ref); exitCode(err) != 1 || !strings.Contains(err.Error(), "test cases failed") {
+		t.Errorf("push with a failing case: %v, want exit 1", err)
+	}
+	if out, err := runCLI(t, "bundle", "push", dir, ref, "--skip-tests"); err != nil {
+		t.Errorf("push --skip-tests: %v\n%s", err, out)
+	}
+
 	// An invalid policy: build refuses with exit 2, naming the file.
 	if err := os.WriteFile(filepath.Join(dir, "pdp", "tools.cedar"), []byte("@id(\"x\")\npermit(principal is Nope, action, resource);\n"), 0o644); err != nil {
 		t.Fatal(err)
