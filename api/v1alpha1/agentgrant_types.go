@@ -43,9 +43,11 @@ type AgentGrantList struct {
 // covers, who asked, why and for how long.
 type AgentGrantSpec struct {
 	// id is the access request's task id. The object's name is derived
-	// from it (the id itself when it is a valid name without dots).
+	// from it (the id itself when it is a valid name without dots), so it
+	// never changes.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="id is immutable"
 	// +required
 	ID string `json:"id"`
 	// subject, action and resource are the AuthZEN request the grant

@@ -49,7 +49,8 @@ func (o *Options) setDefaults() {
 // listPageSize bounds one List response.
 const listPageSize = 500
 
-// Store keeps access requests as AgentGrant objects in one namespace.
+// Store keeps access requests as AgentGrant objects in one namespace. It
+// is safe for concurrent use. Request ids are at most 253 characters.
 type Store struct {
 	client       client.Client    // every call but watches; bounded by timeout
 	watcher      client.WithWatch // long-running watches; not bounded

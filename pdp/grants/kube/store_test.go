@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 
 	"github.com/agentguard/agentguard/pdp/grants"
@@ -229,5 +230,22 @@ func TestNewValidates(t *testing.T) {
 		if _, err := New(o); err == nil {
 			t.Errorf("%s: New succeeded", name)
 		}
+	}
+}
+
+// The CRD refuses to change the id an object holds.
+func TestIDIsImmutable(t *testing.T) {
+	cfg := cluster(t)
+	ns := namespace(t, cfg)
+	s := newStore(t, cfg, ns)
+	ctx := context.Background()
+	r := storetest.NewRequest("arq-fixed", "ns/sa", time.Now())
+	if err := s.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	o := toObject(r, ns)
+	o.Spec.ID = "arq-other"
+	if err := s.client.Update(ctx, o); !apierrors.IsInvalid(err) {
+		t.Errorf("changing spec.id: %v, want Invalid", err)
 	}
 }
