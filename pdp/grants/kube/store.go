@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -51,6 +53,9 @@ const listPageSize = 500
 
 // Store keeps access requests as AgentGrant objects in one namespace. It
 // is safe for concurrent use. Request ids are at most 253 characters.
+// Failures the caller cannot fix by changing its request (apiserver
+// unreachable or timed out, access forbidden, CRD not installed) wrap
+// grants.ErrUnavailable; an object the CRD refuses is a plain error.
 type Store struct {
 	client       client.Client    // every call but watches; bounded by timeout
 	watcher      client.WithWatch // long-running watches; not bounded
@@ -70,6 +75,9 @@ func New(opts Options) (*Store, error) {
 	}
 	if opts.Namespace == "" {
 		return nil, errors.New("grant store: no namespace")
+	}
+	if errs := validation.IsDNS1123Label(opts.Namespace); len(errs) > 0 {
+		return nil, fmt.Errorf("grant store: namespace %q: %s", opts.Namespace, strings.Join(errs, "; "))
 	}
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {

@@ -224,8 +224,9 @@ func TestWatchStartsWithStoredRequests(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
 	for name, o := range map[string]Options{
-		"no config":    {Namespace: "ns"},
-		"no namespace": {Config: &rest.Config{Host: "https://127.0.0.1:1"}},
+		"no config":     {Namespace: "ns"},
+		"no namespace":  {Config: &rest.Config{Host: "https://127.0.0.1:1"}},
+		"bad namespace": {Config: &rest.Config{Host: "https://127.0.0.1:1"}, Namespace: "Agent Guard"},
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("%s: New succeeded", name)
