@@ -56,7 +56,13 @@ func Mutate(e *guardrails.Engine, in *guardrails.Input, x *Extracted) Mutation {
 			m.disableAutomount(spec)
 		}
 	}
-	if len(m.ops) == 0 {
+	// Pods (not templates, whose change would roll out every workload on
+	// each bundle revision) of agents carry the admission stamp.
+	stamp := ""
+	if agent && x.Path == "" && e.Revision() != "" && x.PodMeta.Annotations[guardrails.AnnotationAdmitted] != e.Revision() {
+		stamp = e.Revision()
+	}
+	if len(m.ops) == 0 && stamp == "" {
 		return Mutation{}
 	}
 	changes := make([]string, 0, len(m.changes))
@@ -64,7 +70,7 @@ func Mutate(e *guardrails.Engine, in *guardrails.Input, x *Extracted) Mutation {
 		changes = append(changes, c)
 	}
 	slices.Sort(changes)
-	m.annotate(x, changes)
+	m.annotate(x, changes, stamp)
 	return Mutation{Patch: m.ops, Changes: changes}
 }
 
@@ -242,25 +248,35 @@ func (m *mutator) disableAutomount(spec *corev1.PodSpec) {
 }
 
 // annotate records the changes in agentguard.io/mutated on the pod
-// (template), merged with what an earlier invocation recorded.
-func (m *mutator) annotate(x *Extracted, changes []string) {
+// (template), merged with what an earlier invocation recorded, and sets the
+// admission stamp when stamp is not empty.
+func (m *mutator) annotate(x *Extracted, changes []string, stamp string) {
 	meta := x.PodMeta
-	old := meta.Annotations[guardrails.AnnotationMutated]
-	all := changes
-	if old != "" {
-		all = append(strings.Split(old, ","), changes...)
-		slices.Sort(all)
-		all = slices.Compact(all)
+	set := map[string]string{}
+	if len(changes) > 0 {
+		all := changes
+		if old := meta.Annotations[guardrails.AnnotationMutated]; old != "" {
+			all = append(strings.Split(old, ","), changes...)
+			slices.Sort(all)
+			all = slices.Compact(all)
+		}
+		set[guardrails.AnnotationMutated] = strings.Join(all, ",")
 	}
-	val := strings.Join(all, ",")
+	if stamp != "" {
+		set[guardrails.AnnotationAdmitted] = stamp
+	}
 	if meta.Annotations != nil {
-		m.ops = append(m.ops, PatchOp{Op: "add", Path: x.Path + "/metadata/annotations/" + escapePointer(guardrails.AnnotationMutated), Value: val})
+		for _, k := range []string{guardrails.AnnotationAdmitted, guardrails.AnnotationMutated} {
+			if v, ok := set[k]; ok {
+				m.ops = append(m.ops, PatchOp{Op: "add", Path: x.Path + "/metadata/annotations/" + escapePointer(k), Value: v})
+			}
+		}
 		return
 	}
 	// The metadata (a template's in particular) may be absent from the
 	// JSON, so add it whole; ObjectMeta round-trips without loss.
 	md := meta.DeepCopy()
-	md.Annotations = map[string]string{guardrails.AnnotationMutated: val}
+	md.Annotations = set
 	m.ops = append(m.ops, PatchOp{Op: "add", Path: x.Path + "/metadata", Value: md})
 }
 

@@ -131,6 +131,15 @@ func TestMutateEveryKind(t *testing.T) {
 				if got := x.PodMeta.Annotations[guardrails.AnnotationMutated]; got != strings.Join(wantChanges, ",") {
 					t.Errorf("annotation = %q", got)
 				}
+				// Pods carry the admission stamp; templates do not (a stamp
+				// there would roll out workloads on every bundle revision).
+				wantStamp := ""
+				if k.kind == "Pod" {
+					wantStamp = e.Revision()
+				}
+				if got := x.PodMeta.Annotations[guardrails.AnnotationAdmitted]; got != wantStamp || (k.kind == "Pod" && got == "") {
+					t.Errorf("%s = %q, want %q", guardrails.AnnotationAdmitted, got, wantStamp)
+				}
 			})
 		}
 	}

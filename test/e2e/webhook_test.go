@@ -191,6 +191,9 @@ func TestWebhookAgainstKubeAPIServer(t *testing.T) {
 		stored, err := pods.Get(ctx, "good", metav1.GetOptions{})
 		must(t, err, "get")
 		checkMutated(t, &stored.ObjectMeta, &stored.Spec)
+		if stored.Annotations[guardrails.AnnotationAdmitted] == "" {
+			t.Errorf("stored agent pod has no %s stamp", guardrails.AnnotationAdmitted)
+		}
 	})
 
 	t.Run("explicit settings are kept", func(t *testing.T) {

@@ -24,6 +24,10 @@ const (
 	LabelTenant = "agentguard.io/tenant"
 	// AnnotationMutated lists the secure defaults the mutating webhook set.
 	AnnotationMutated = "agentguard.io/mutated"
+	// AnnotationAdmitted on an agent Pod records the bundle revision it was
+	// admitted under, so a scan can find agent pods that bypassed the
+	// webhook (AG-GOV-001).
+	AnnotationAdmitted = "agentguard.io/admitted"
 )
 
 // ConfigAPIVersion and ConfigKind identify admission/config.yaml.

@@ -99,7 +99,13 @@ func checkResources(ev *evaluation) {
 		if _, ok := lim[corev1.ResourceMemory]; !ok {
 			missing = append(missing, "resources.limits.memory")
 		}
-		if len(missing) > 0 {
+		switch {
+		case len(missing) > 0 && kind == "ephemeral container":
+			// The API server forbids resources on ephemeral containers, so
+			// the only fixes are an exemption or a softer mode.
+			ev.add(id, "%s %q has no %s and ephemeral containers cannot declare resources; fix: debug agent pods through an exempt namespace or label, or set modes.resources (or AG-GEN-201) to warn in admission/config.yaml",
+				kind, c.Name, strings.Join(missing, ", "))
+		case len(missing) > 0:
 			ev.add(id, "%s %q has no %s; fix: set them (e.g. requests cpu: 100m, memory: 128Mi; limits memory: 256Mi)",
 				kind, c.Name, strings.Join(missing, ", "))
 		}
