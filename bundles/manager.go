@@ -73,6 +73,11 @@ type Options struct {
 	// as a failure. Default 30s.
 	FetchTimeout time.Duration
 
+	// Observe, when set, is called after every activation and every
+	// failure, e.g. to log them (the Manager itself does not log). It is
+	// called synchronously and must not block.
+	Observe func(Event)
+
 	// MeterProvider receives the bundle metrics. Default: no metrics.
 	MeterProvider metric.MeterProvider
 	// Now is the clock for status times. Default time.Now.
@@ -130,6 +135,18 @@ type Status struct {
 	LastError           string    `json:"lastError,omitempty"`
 	LastErrorAt         time.Time `json:"lastErrorAt,omitzero"`
 	ConsecutiveFailures int       `json:"consecutiveFailures"`
+}
+
+// Event is an activation (Reason "") or a failure, passed to
+// Options.Observe.
+type Event struct {
+	Time time.Time
+	// Reason is "" for an activation, else one of the Reason constants.
+	Reason string
+	// Name, Revision, Signer and Source describe the activated bundle.
+	Name, Revision, Signer, Source string
+	// Err is the failure.
+	Err error
 }
 
 // ErrIncompatible is returned (wrapped) for bundles that need a newer
@@ -363,6 +380,9 @@ func (m *Manager) activate(ctx context.Context, b *Bundle, fromCache bool) error
 	st.ActivatedAt = now
 	m.mu.Unlock()
 	m.metrics.activations.Add(ctx, 1)
+	if m.opts.Observe != nil {
+		m.opts.Observe(Event{Time: now, Name: b.Name(), Revision: b.Revision(), Signer: b.Signer, Source: b.Source})
+	}
 	select {
 	case <-m.ready:
 	default:
@@ -405,5 +425,8 @@ func (m *Manager) fail(ctx context.Context, reason string, err error) error {
 	m.status.ConsecutiveFailures++
 	m.mu.Unlock()
 	m.metrics.fail(ctx, reason)
+	if m.opts.Observe != nil {
+		m.opts.Observe(Event{Time: now, Reason: reason, Err: err})
+	}
 	return err
 }

@@ -236,9 +236,10 @@ func TestManagerRefusesReplayAndIncompatible(t *testing.T) {
 		}
 	}
 	acts := &activations{}
+	var events []Event
 	m, err := NewManager(Options{
 		Source: file, PublicKeys: []crypto.PublicKey{key.Public()}, MinRevision: "2026.11.27-2",
-		Version: "0.3.0", Activate: acts.activate,
+		Version: "0.3.0", Activate: acts.activate, Observe: func(e Event) { events = append(events, e) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -263,6 +264,14 @@ func TestManagerRefusesReplayAndIncompatible(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"2026.11.27-10"}, acts.list()); diff != "" {
 		t.Errorf("activations (-want +got):\n%s", diff)
+	}
+	var reasons []string
+	for _, e := range events {
+		reasons = append(reasons, e.Reason+"/"+e.Revision)
+	}
+	want := []string{ReasonFetch + "/", ReasonVerify + "/", ReasonVersion + "/", "/2026.11.27-10"}
+	if diff := cmp.Diff(want, reasons); diff != "" {
+		t.Errorf("observed events (-want +got):\n%s", diff)
 	}
 }
 

@@ -161,3 +161,33 @@ func TestRunReportsFailures(t *testing.T) {
 		t.Errorf("table does not explain the failure:\n%s", table.String())
 	}
 }
+
+func FuzzParseSuites(f *testing.F) {
+	f.Add([]byte(`{"cases":[{"name":"a","request":{"subject":{"type":"agent","id":"x"},"action":{"name":"call_tool"},"resource":{"type":"tool","id":"t"}},"decision":true,"policies":["p"]}]}`),
+		[]byte("cases:\n  - name: a\n    object: {apiVersion: v1, kind: Pod}\n    allowed: true\n    violations: [AG-GEN-001]\n"))
+	f.Add([]byte(`{"cases":[]}`), []byte("cases: []"))
+	f.Add([]byte(`[]`), []byte("- x"))
+	f.Fuzz(func(t *testing.T, authz, admission []byte) {
+		b, err := bundles.New(map[string][]byte{
+			".manifest":                       []byte(`{"name":"f","revision":"1"}`),
+			"tests/authz.json":                authz,
+			"tests/admission/cases.yaml":      admission,
+			"tests/admission/not-a-test.json": []byte("ignored"),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		suites, err := check.ParseSuites(b.FS(), b.Files())
+		if err != nil {
+			return
+		}
+		for _, s := range suites {
+			switch {
+			case s.Authz != nil && len(s.Authz.Cases) == 0, s.Admission != nil && len(s.Admission.Cases) == 0:
+				t.Fatalf("%s: accepted without cases", s.File)
+			case s.File != "tests/authz.json" && s.File != "tests/admission/cases.yaml":
+				t.Fatalf("parsed %s, which is not a test file", s.File)
+			}
+		}
+	})
+}
