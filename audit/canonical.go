@@ -319,6 +319,17 @@ func (o *object) end() []byte {
 // appendRecord appends the canonical encoding of r, with or without its
 // hash member. r.Args must already be canonical.
 func appendRecord(b []byte, r *Record, withHash bool) []byte {
+	b, _ = appendRecordHash(b, r, withHash)
+	return b
+}
+
+// appendRecordAt appends r without its hash member and returns the offset
+// at which the hash member belongs.
+func appendRecordAt(b []byte, r *Record) ([]byte, int) {
+	return appendRecordHash(b, r, false)
+}
+
+func appendRecordHash(b []byte, r *Record, withHash bool) ([]byte, int) {
 	o := object{b: b}
 	o.str("action", r.Action)
 	o.str("agent", r.Agent)
@@ -330,6 +341,10 @@ func appendRecord(b []byte, r *Record, withHash bool) []byte {
 	o.strs("delegation", r.Delegation)
 	o.str("event", r.Event)
 	o.str("grant_id", r.GrantID)
+	at := len(o.b)
+	if o.n == 0 {
+		at++ // after the '{' that the next member writes
+	}
 	if withHash {
 		o.strAlways("hash", r.Hash)
 	}
@@ -350,5 +365,5 @@ func appendRecord(b []byte, r *Record, withHash bool) []byte {
 	o.str("tool", r.Tool)
 	o.str("trace_id", r.TraceID)
 	o.int("v", r.Version)
-	return o.end()
+	return o.end(), at
 }

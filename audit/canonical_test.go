@@ -190,3 +190,17 @@ func TestSealAndParseRecord(t *testing.T) {
 		})
 	}
 }
+
+// A record whose hash member comes first is sealed correctly too.
+func TestSealMinimalRecord(t *testing.T) {
+	t.Parallel()
+	r := Record{Version: FormatVersion, Seq: 1, Kind: KindAdmission, Prev: GenesisHash, Time: time.Unix(0, 0)}
+	line := sealRecord([]byte("prefix"), &r)
+	got, err := ParseRecord(line[len("prefix"):])
+	if err != nil {
+		t.Fatalf("%v: %s", err, line)
+	}
+	if got.Hash != r.Hash || string(line[:len("prefix")+8]) != `prefix{"hash":` {
+		t.Errorf("line %s", line)
+	}
+}

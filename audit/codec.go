@@ -22,10 +22,19 @@ var (
 // JSON and '\n') to b.
 func sealRecord(b []byte, r *Record) []byte {
 	start := len(b)
-	b = appendRecord(b, r, false)
+	b, at := appendRecordAt(b, r)
 	sum := sha256.Sum256(b[start:])
 	r.Hash = hex.EncodeToString(sum[:])
-	b = appendRecord(b[:start], r, true)
+	// Splice the hash member in where the encoder would have put it.
+	member := make([]byte, 0, 76)
+	if at == start+1 { // first member
+		member = append(append(append(member, `"hash":"`...), r.Hash...), `",`...)
+	} else {
+		member = append(append(append(member, `,"hash":"`...), r.Hash...), '"')
+	}
+	b = append(b, member...) // grow
+	copy(b[at+len(member):], b[at:len(b)-len(member)])
+	copy(b[at:], member)
 	return append(b, '\n')
 }
 

@@ -65,7 +65,7 @@ type RedactionRules struct {
 
 // Redactor applies RedactionRules. It is safe for concurrent use.
 type Redactor struct {
-	keys    []string
+	keys    []keyPattern
 	paths   [][]string
 	values  []*regexp.Regexp
 	hashKey []byte
@@ -90,7 +90,7 @@ func NewRedactor(rules RedactionRules, hashKey []byte) (*Redactor, error) {
 		if _, err := path.Match(k, ""); err != nil {
 			return nil, fmt.Errorf("redaction key pattern %q: %w", k, err)
 		}
-		r.keys = append(r.keys, k)
+		r.keys = append(r.keys, compileKeyPattern(k))
 	}
 	for _, p := range rules.Paths {
 		segs, err := parsePointer(p)
@@ -162,11 +162,43 @@ func (r *Redactor) walk(v any, at []string) any {
 func (r *Redactor) keyMatch(k string) bool {
 	k = strings.ToLower(k)
 	for _, p := range r.keys {
-		if ok, _ := path.Match(p, k); ok {
+		if p.match(k) {
 			return true
 		}
 	}
 	return false
+}
+
+// keyPattern is a lower-case path.Match pattern, with the common shapes
+// "*word*" and "word" matched without the glob machinery.
+type keyPattern struct {
+	glob     string
+	contains string
+	exact    string
+}
+
+func compileKeyPattern(p string) keyPattern {
+	inner := strings.TrimSuffix(strings.TrimPrefix(p, "*"), "*")
+	if !strings.ContainsAny(inner, `*?[\`) {
+		switch {
+		case p == inner:
+			return keyPattern{exact: p}
+		case len(p) == len(inner)+2:
+			return keyPattern{contains: inner}
+		}
+	}
+	return keyPattern{glob: p}
+}
+
+func (p keyPattern) match(k string) bool {
+	switch {
+	case p.exact != "":
+		return k == p.exact
+	case p.contains != "":
+		return strings.Contains(k, p.contains)
+	}
+	ok, _ := path.Match(p.glob, k)
+	return ok
 }
 
 func (r *Redactor) pathMatch(at []string) bool {
@@ -223,32 +255,45 @@ func (r *Redactor) scrub(s string) string {
 
 // scrubCredentials masks authorization values and JWTs in s.
 func scrubCredentials(s string) string {
-	if strings.Contains(s, "eyJ") {
+	jwt, auth := credentialHints(s)
+	if jwt {
 		s = jwtRE.ReplaceAllLiteralString(s, Redacted)
 	}
-	if containsFold(s, "bearer") || containsFold(s, "basic") {
+	if auth {
 		s = authValueRE.ReplaceAllString(s, "$1 "+Redacted)
 	}
 	return s
 }
 
-// containsFold reports whether s contains the lower-case ASCII word w in any
-// case, without allocating.
-func containsFold(s, w string) bool {
-	for i := 0; i+len(w) <= len(s); i++ {
-		j := 0
-		for ; j < len(w); j++ {
-			c := s[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
+// credentialHints reports in one pass whether s contains "eyJ" (a JWT
+// header) or, in any case, "bearer" or "basic"; only then do the regular
+// expressions run.
+func credentialHints(s string) (jwt, auth bool) {
+	for i := 0; i+3 <= len(s); i++ {
+		switch s[i] | 0x20 {
+		case 'e':
+			if s[i] == 'e' && s[i+1] == 'y' && s[i+2] == 'J' {
+				jwt = true
 			}
-			if c != w[j] {
-				break
+		case 'b':
+			if i+5 <= len(s) && hasFold(s[i+1:], "asic") || i+6 <= len(s) && hasFold(s[i+1:], "earer") {
+				auth = true
 			}
-		}
-		if j == len(w) {
-			return true
 		}
 	}
-	return false
+	return jwt, auth
+}
+
+// hasFold reports whether s starts with the lower-case ASCII word w in any
+// case.
+func hasFold(s, w string) bool {
+	if len(s) < len(w) {
+		return false
+	}
+	for j := 0; j < len(w); j++ {
+		if s[j]|0x20 != w[j] {
+			return false
+		}
+	}
+	return true
 }
