@@ -9,15 +9,16 @@
 //     `Authorization: Bearer`, validated by the kube-apiserver's TokenReview
 //     API with the PDP's own audience required. Results are cached by the
 //     SHA-256 of the token until the earlier of the token's expiry and a short
-//     TTL (one minute by default); refusals are cached briefly too. A token
-//     bound to a pod yields the pod's name and UID, and the apiserver refuses
-//     a bound token once its pod is gone (AG-SEC-007), so a stolen token dies
-//     with its pod within the cache TTL. The principal of
+//     TTL (30s by default); refusals are cached briefly too. A token bound to
+//     a pod yields the pod's name and UID, and the apiserver refuses a bound
+//     token once its pod is gone (AG-SEC-007), so a stolen token dies with
+//     its pod within the cache TTL plus the apiserver's own 10s cache. The principal of
 //     `system:serviceaccount:<ns>:<sa>` is `Agent::"<ns>/<sa>"`.
 //   - [SPIFFE]: mutual TLS with SPIFFE X.509-SVIDs. The peer's certificate
-//     chain is verified against the trust bundle on every request (not only
-//     at the handshake), the SPIFFE ID comes from its URI SAN, and only the
-//     configured trust domain is accepted. [ServerTLSConfig] builds the
+//     chain is verified against the trust bundle by the authenticator itself,
+//     not only at the handshake (a verified chain is remembered for up to a
+//     minute, never past its expiry), the SPIFFE ID comes from its URI SAN,
+//     and only the configured trust domain is accepted. [ServerTLSConfig] builds the
 //     matching server tls.Config. `spiffe://<td>/ns/<ns>/sa/<sa>` maps to
 //     `Agent::"<ns>/<sa>"`; any other SPIFFE ID is the id of an Agent itself.
 //   - [StaticTokens]: a YAML file of SHA-256 token hashes for standalone and

@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -27,9 +28,22 @@ type SPIFFEOptions struct {
 	Principal func(spiffeid.ID) types.EntityUID
 	// Now is the clock certificates are checked against. Default time.Now.
 	Now func() time.Time
+	// CacheTTL is how long a verified certificate chain is remembered
+	// (never past its expiry), sparing the signature checks on later
+	// requests; it is also how long a chain stays accepted after its CA left
+	// the bundle. Default 1m; negative disables.
+	CacheTTL time.Duration
+	// CacheSize bounds the number of remembered chains. Default 10000.
+	CacheSize int
 }
 
 func (o *SPIFFEOptions) setDefaults() {
+	if o.CacheTTL == 0 {
+		o.CacheTTL = time.Minute
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = 10000
+	}
 	if o.Principal == nil {
 		o.Principal = SPIFFEPrincipal
 	}
@@ -57,7 +71,8 @@ func (o *SPIFFEOptions) check() error {
 // cannot let an unverified certificate through; ServerTLSConfig additionally
 // refuses bad certificates at the handshake.
 type SPIFFE struct {
-	opts SPIFFEOptions
+	opts  SPIFFEOptions
+	cache *resultCache
 }
 
 var _ Authenticator = (*SPIFFE)(nil)
@@ -68,7 +83,7 @@ func NewSPIFFE(opts SPIFFEOptions) (*SPIFFE, error) {
 		return nil, err
 	}
 	opts.setDefaults()
-	return &SPIFFE{opts: opts}, nil
+	return &SPIFFE{opts: opts, cache: newResultCache(opts.CacheSize)}, nil
 }
 
 // Authenticate returns the identity of the request's client certificate. It
@@ -80,7 +95,17 @@ func (s *SPIFFE) Authenticate(r *http.Request) (*Identity, error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return nil, ErrNoCredentials
 	}
-	id, chain, err := verifySVID(r.TLS.PeerCertificates, s.opts.TrustDomain, s.opts.Bundle, s.opts.Now())
+	now := s.opts.Now()
+	h := sha256.New()
+	for _, c := range r.TLS.PeerCertificates {
+		h.Write(c.Raw)
+	}
+	var key tokenKey
+	h.Sum(key[:0])
+	if e, ok := s.cache.get(key, now); ok {
+		return e.id.Clone(), nil
+	}
+	id, chain, err := verifySVID(r.TLS.PeerCertificates, s.opts.TrustDomain, s.opts.Bundle, now)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +126,13 @@ func (s *SPIFFE) Authenticate(r *http.Request) (*Identity, error) {
 	}
 	if ns, sa, ok := kubernetesSPIFFEPath(id); ok {
 		ident.Namespace, ident.ServiceAccount = ns, sa
+	}
+	if s.opts.CacheTTL > 0 {
+		until := now.Add(s.opts.CacheTTL)
+		if ident.Expiry.Before(until) {
+			until = ident.Expiry
+		}
+		s.cache.put(cacheEntry{key: key, id: ident.Clone(), expires: until})
 	}
 	return ident, nil
 }

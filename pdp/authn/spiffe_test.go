@@ -281,10 +281,32 @@ func TestSPIFFEVerifiesPerRequest(t *testing.T) {
 	if _, err := sp.Authenticate(httptest.NewRequest(http.MethodGet, "/", nil)); !errors.Is(err, ErrNoCredentials) {
 		t.Errorf("plain HTTP: %v", err)
 	}
-	// The certificate expires while the connection stays open.
+	// The certificate expires while the connection stays open: the cached
+	// verification ends with it.
 	now = good.Leaf.NotAfter.Add(time.Second)
 	if _, err := sp.Authenticate(req(&good)); !errors.Is(err, ErrUnauthenticated) {
 		t.Errorf("expired: %v", err)
+	}
+
+	// A cached verification ends after CacheTTL: a CA removed from the
+	// bundle stops being trusted.
+	bundle := x509bundle.FromX509Authorities(td, []*x509.Certificate{ca.cert})
+	now = time.Now()
+	sp, err = NewSPIFFE(SPIFFEOptions{TrustDomain: td, Bundle: bundle, CacheTTL: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sp.Authenticate(req(&good)); err != nil {
+		t.Fatal(err)
+	}
+	bundle.RemoveX509Authority(ca.cert)
+	bundle.AddX509Authority(newCA(t, "example.org").cert)
+	if _, err := sp.Authenticate(req(&good)); err != nil {
+		t.Errorf("within CacheTTL: %v", err)
+	}
+	now = now.Add(time.Minute)
+	if _, err := sp.Authenticate(req(&good)); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("after CacheTTL, CA gone: %v", err)
 	}
 }
 
