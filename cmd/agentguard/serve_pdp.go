@@ -48,7 +48,7 @@ func runPDP(ctx context.Context, o *serveOptions, tel *telemetry.Telemetry, log 
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := openGrantStore(o)
+	store, closeStore, err := openGrantStore(o, log)
 	if err != nil {
 		return err
 	}
@@ -187,7 +187,7 @@ func pdpAuthn(o *serveOptions, log *slog.Logger) (authn.Authenticator, *tls.Conf
 }
 
 // openGrantStore opens the store named by --grant-store.
-func openGrantStore(o *serveOptions) (grants.Store, func(), error) {
+func openGrantStore(o *serveOptions, log *slog.Logger) (grants.Store, func(), error) {
 	switch o.grantStore {
 	case "bolt":
 		s, err := grants.OpenBolt(filepath.Join(o.dataDir, "grants.db"))
@@ -196,7 +196,7 @@ func openGrantStore(o *serveOptions) (grants.Store, func(), error) {
 		}
 		return s, func() { _ = s.Close() }, nil
 	case "kubernetes":
-		return openKubeGrantStore(o)
+		return openKubeGrantStore(o, log)
 	}
 	return nil, nil, fmt.Errorf("--grant-store %q: want bolt or kubernetes", o.grantStore)
 }
