@@ -167,6 +167,7 @@ func TestReadArchiveRefusesUnsafeInput(t *testing.T) {
 		{name: "nested traversal", archive: rawArchive(t, manifestEntry, file("pdp/../../evil", "x")), want: ErrUnsafePath},
 		{name: "absolute path", archive: rawArchive(t, manifestEntry, file("/etc/passwd", "x")), want: ErrUnsafePath},
 		{name: "backslash path", archive: rawArchive(t, manifestEntry, file(`pdp\..\evil`, "x")), want: ErrUnsafePath},
+		{name: "control character", archive: rawArchive(t, manifestEntry, file("pdp/a\nb.cedar", "x")), want: ErrUnsafePath},
 		{name: "symlink", archive: rawArchive(t, manifestEntry, entry{hdr: tar.Header{Name: "pdp/link", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"}}), want: ErrUnsafePath},
 		{name: "hard link", archive: rawArchive(t, manifestEntry, entry{hdr: tar.Header{Name: "pdp/link", Typeflag: tar.TypeLink, Linkname: ".manifest"}}), want: ErrUnsafePath},
 		{name: "device", archive: rawArchive(t, manifestEntry, entry{hdr: tar.Header{Name: "pdp/dev", Typeflag: tar.TypeChar}}), want: ErrUnsafePath},

@@ -87,6 +87,11 @@ func checkName(name string) error {
 	if !fs.ValidPath(name) || name == "." || strings.Contains(name, `\`) {
 		return fmt.Errorf("%w: %q", ErrUnsafePath, name)
 	}
+	for _, r := range name {
+		if r < ' ' || r == 0x7f {
+			return fmt.Errorf("%w: %q has control characters", ErrUnsafePath, name)
+		}
+	}
 	return nil
 }
 
