@@ -95,6 +95,26 @@ func TestUnverifiedExpiry(t *testing.T) {
 	}
 }
 
+func TestIsJWS(t *testing.T) {
+	t.Parallel()
+	for tok, want := range map[string]bool{
+		jwt("x"):                        true,
+		"eyJhbGciOiJSUzI1NiJ9.e30.c2ln": true,  // {"alg":"RS256"}.{}
+		"eyJhbGciOiJub25lIn0.e30.c2ln":  false, // alg none
+		"eyJhbGciOiJOT05FIn0.e30.c2ln":  false, // alg NONE
+		"e30.e30.c2ln":                  false, // no alg
+		"eyJhbGciOiJSUzI1NiJ9.e30.":     false, // no signature
+		"eyJhbGciOiJSUzI1NiJ9..c2ln":    false, // no payload
+		"not.a.jwt":                     false,
+		"opaque":                        false,
+		"a.b.c.d":                       false,
+	} {
+		if got := isJWS(tok); got != want {
+			t.Errorf("isJWS(%q) = %v, want %v", tok, got, want)
+		}
+	}
+}
+
 func FuzzUnverifiedTimes(f *testing.F) {
 	f.Add("eyJhbGciOiJub25lIn0.eyJleHAiOjE3MDAwMDAwMDB9.sig")
 	f.Add("a.b.c")

@@ -18,12 +18,12 @@ import (
 // cached: hashing it and a map lookup.
 func BenchmarkTokenReviewCached(b *testing.B) {
 	f := &fakeAPIServer{}
-	f.set("tok", saStatus("ns", "sa", nil))
+	f.set(jwt("tok"), saStatus("ns", "sa", nil))
 	a, err := NewTokenReview(TokenReviewOptions{Client: f.client().AuthenticationV1().TokenReviews(), Audience: testAudience})
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := bearerRequest("tok")
+	r := bearerRequest(jwt("tok"))
 	if _, err := a.Authenticate(r); err != nil {
 		b.Fatal(err)
 	}

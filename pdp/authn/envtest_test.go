@@ -364,7 +364,7 @@ func TestEnvtestAPIServerDown(t *testing.T) {
 
 	proxy.stop() // the apiserver is gone: connections are refused
 	fresh := ag.token(t, c, pdpAudience, true)
-	for _, tok := range []string{fresh, "not.a.jwt"} {
+	for _, tok := range []string{fresh, forge(fresh)} {
 		id, err := a.Authenticate(bearer(tok))
 		if id != nil || !errors.Is(err, authn.ErrUnavailable) || errors.Is(err, authn.ErrUnauthenticated) {
 			t.Fatalf("apiserver down: %+v, %v; want ErrUnavailable", id, err)
@@ -376,6 +376,10 @@ func TestEnvtestAPIServerDown(t *testing.T) {
 		if r.status != http.StatusServiceUnavailable || r.retry == "" || r.challenge != "" {
 			t.Errorf("HTTP: %+v; want 503 with Retry-After, no challenge", r)
 		}
+	}
+	// What is not even a JWT needs no apiserver to be refused.
+	if r := call(t, srv.URL, "not-a-jwt"); r.status != http.StatusUnauthorized {
+		t.Errorf("garbage during the outage: %+v; want 401", r)
 	}
 }
 

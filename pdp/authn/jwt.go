@@ -44,3 +44,25 @@ func numericDate(n *json.Number) time.Time {
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9))
 }
+
+// isJWS reports whether token has the shape of a signed JWT (JWS compact
+// serialisation with a JSON header naming an algorithm other than "none").
+// ServiceAccount tokens always do; anything else is refused without asking
+// the apiserver.
+func isJWS(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return false
+	}
+	header, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		return false
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(header, &h); err != nil {
+		return false
+	}
+	return h.Alg != "" && !strings.EqualFold(h.Alg, "none")
+}

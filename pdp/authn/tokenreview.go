@@ -112,6 +112,9 @@ func (t *TokenReview) Authenticate(r *http.Request) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !isJWS(token) {
+		return nil, unauthenticated("bearer token is not a JWT")
+	}
 	key := tokenKey(sha256.Sum256([]byte(token)))
 	if e, ok := t.cache.get(key, t.opts.Now()); ok {
 		return e.id.Clone(), e.err

@@ -88,6 +88,12 @@ func jwtWithExp(t testing.TB, exp time.Time, salt string) string {
 		enc([]byte(fmt.Sprintf(`{"exp":%d,"sub":%q}`, exp.Unix(), salt))) + "." + enc([]byte("sig"))
 }
 
+// jwt returns a JWS-shaped token (its signature is not one) named name.
+func jwt(name string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256","kid":"test"}`)) + "." + enc([]byte(fmt.Sprintf(`{"sub":%q}`, name))) + "." + enc([]byte("sig"))
+}
+
 func bearerRequest(token string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/access/v1/evaluation", nil)
 	if token != "" {
@@ -136,15 +142,15 @@ func TestTokenReviewIdentities(t *testing.T) {
 		ExtraCredentialID: {"JTI=abc"},
 	}
 	f := &fakeAPIServer{}
-	f.set("tok-plain", saStatus("acme-agents", "triage", nil))
-	f.set("tok-bound", saStatus("acme-agents", "triage", podExtra))
-	f.set("tok-other-aud", saStatus("acme-agents", "triage", nil, "https://kubernetes.default.svc"))
+	f.set(jwt("tok-plain"), saStatus("acme-agents", "triage", nil))
+	f.set(jwt("tok-bound"), saStatus("acme-agents", "triage", podExtra))
+	f.set(jwt("tok-other-aud"), saStatus("acme-agents", "triage", nil, "https://kubernetes.default.svc"))
 	noAud := saStatus("acme-agents", "triage", nil)
 	noAud.Audiences = nil
-	f.set("tok-no-aud", noAud)
-	f.set("tok-refused", authenticationv1.TokenReviewStatus{Error: "invalid bearer token"})
-	f.set("tok-user", authenticationv1.TokenReviewStatus{Authenticated: true, Audiences: []string{testAudience}, User: authenticationv1.UserInfo{Username: "alice"}})
-	f.set("tok-bad-sa", authenticationv1.TokenReviewStatus{Authenticated: true, Audiences: []string{testAudience}, User: authenticationv1.UserInfo{Username: "system:serviceaccount:ns:a:b"}})
+	f.set(jwt("tok-no-aud"), noAud)
+	f.set(jwt("tok-refused"), authenticationv1.TokenReviewStatus{Error: "invalid bearer token"})
+	f.set(jwt("tok-user"), authenticationv1.TokenReviewStatus{Authenticated: true, Audiences: []string{testAudience}, User: authenticationv1.UserInfo{Username: "alice"}})
+	f.set(jwt("tok-bad-sa"), authenticationv1.TokenReviewStatus{Authenticated: true, Audiences: []string{testAudience}, User: authenticationv1.UserInfo{Username: "system:serviceaccount:ns:a:b"}})
 	a := newTestTokenReview(t, f, TokenReviewOptions{})
 	strict := newTestTokenReview(t, f, TokenReviewOptions{RequireBoundPod: true})
 
@@ -155,25 +161,27 @@ func TestTokenReviewIdentities(t *testing.T) {
 		want    *Identity
 		wantErr error
 	}{
-		{name: "service account", a: a, token: "tok-plain", want: &Identity{
+		{name: "service account", a: a, token: jwt("tok-plain"), want: &Identity{
 			Kind: KindServiceAccount, Principal: AgentPrincipal("acme-agents", "triage"),
 			Namespace: "acme-agents", ServiceAccount: "triage", Username: "system:serviceaccount:acme-agents:triage",
 			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:acme-agents", "system:authenticated"},
 		}},
-		{name: "pod-bound", a: strict, token: "tok-bound", want: &Identity{
+		{name: "pod-bound", a: strict, token: jwt("tok-bound"), want: &Identity{
 			Kind: KindServiceAccount, Principal: AgentPrincipal("acme-agents", "triage"),
 			Namespace: "acme-agents", ServiceAccount: "triage", Username: "system:serviceaccount:acme-agents:triage",
 			PodName: "triage-7d9f", PodUID: "0b7c6c8e-1111-2222-3333-444455556666", CredentialID: "JTI=abc",
 			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:acme-agents", "system:authenticated"},
 		}},
-		{name: "unbound refused when binding required", a: strict, token: "tok-plain", wantErr: ErrUnauthenticated},
-		{name: "other audience", a: a, token: "tok-other-aud", wantErr: ErrUnauthenticated},
-		{name: "no audience in status", a: a, token: "tok-no-aud", wantErr: ErrUnauthenticated},
-		{name: "refused", a: a, token: "tok-refused", wantErr: ErrUnauthenticated},
-		{name: "not a service account", a: a, token: "tok-user", wantErr: ErrUnauthenticated},
-		{name: "malformed service account user", a: a, token: "tok-bad-sa", wantErr: ErrUnauthenticated},
-		{name: "unknown token", a: a, token: "tok-nope", wantErr: ErrUnauthenticated},
+		{name: "unbound refused when binding required", a: strict, token: jwt("tok-plain"), wantErr: ErrUnauthenticated},
+		{name: "other audience", a: a, token: jwt("tok-other-aud"), wantErr: ErrUnauthenticated},
+		{name: "no audience in status", a: a, token: jwt("tok-no-aud"), wantErr: ErrUnauthenticated},
+		{name: "refused", a: a, token: jwt("tok-refused"), wantErr: ErrUnauthenticated},
+		{name: "not a service account", a: a, token: jwt("tok-user"), wantErr: ErrUnauthenticated},
+		{name: "malformed service account user", a: a, token: jwt("tok-bad-sa"), wantErr: ErrUnauthenticated},
+		{name: "unknown token", a: a, token: jwt("tok-nope"), wantErr: ErrUnauthenticated},
 		{name: "no token", a: a, token: "", wantErr: ErrNoCredentials},
+		{name: "not a JWT", a: a, token: "opaque-token", wantErr: ErrUnauthenticated},
+		{name: "unsigned JWT", a: a, token: "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln", wantErr: ErrUnauthenticated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,6 +202,9 @@ func TestTokenReviewIdentities(t *testing.T) {
 				t.Errorf("identity (-want +got):\n%s", diff)
 			}
 		})
+	}
+	if n := f.calls.Load(); n != 9 {
+		t.Errorf("TokenReviews = %d, want 9 (none for tokens that are not JWTs)", n)
 	}
 	for _, aud := range f.audiences {
 		if diff := cmp.Diff([]string{testAudience}, aud); diff != "" {
@@ -274,15 +285,15 @@ func TestTokenReviewCacheWithoutExpClaim(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
 	f := &fakeAPIServer{}
-	f.set("opaque", saStatus("ns", "sa", nil))
+	f.set(jwt("opaque"), saStatus("ns", "sa", nil))
 	a := newTestTokenReview(t, f, TokenReviewOptions{Now: clk.now, CacheTTL: 30 * time.Second})
 	for range 3 {
-		if _, err := a.Authenticate(bearerRequest("opaque")); err != nil {
+		if _, err := a.Authenticate(bearerRequest(jwt("opaque"))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	clk.add(30 * time.Second)
-	if _, err := a.Authenticate(bearerRequest("opaque")); err != nil {
+	if _, err := a.Authenticate(bearerRequest(jwt("opaque"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.calls.Load(); got != 2 {
@@ -293,13 +304,13 @@ func TestTokenReviewCacheWithoutExpClaim(t *testing.T) {
 func TestTokenReviewCacheDisabled(t *testing.T) {
 	t.Parallel()
 	f := &fakeAPIServer{}
-	f.set("t", saStatus("ns", "sa", nil))
+	f.set(jwt("t"), saStatus("ns", "sa", nil))
 	a := newTestTokenReview(t, f, TokenReviewOptions{CacheTTL: -1, NegativeCacheTTL: -1})
 	for range 3 {
-		if _, err := a.Authenticate(bearerRequest("t")); err != nil {
+		if _, err := a.Authenticate(bearerRequest(jwt("t"))); err != nil {
 			t.Fatal(err)
 		}
-		_, _ = a.Authenticate(bearerRequest("bad"))
+		_, _ = a.Authenticate(bearerRequest(jwt("bad")))
 	}
 	if got := f.calls.Load(); got != 6 {
 		t.Errorf("TokenReviews = %d, want 6", got)
@@ -310,11 +321,11 @@ func TestTokenReviewCacheBounded(t *testing.T) {
 	t.Parallel()
 	f := &fakeAPIServer{}
 	for i := range 20 {
-		f.set(fmt.Sprintf("t%d", i), saStatus("ns", fmt.Sprintf("sa%d", i), nil))
+		f.set(jwt(fmt.Sprintf("t%d", i)), saStatus("ns", fmt.Sprintf("sa%d", i), nil))
 	}
 	a := newTestTokenReview(t, f, TokenReviewOptions{CacheSize: 5})
 	for i := range 20 {
-		if _, err := a.Authenticate(bearerRequest(fmt.Sprintf("t%d", i))); err != nil {
+		if _, err := a.Authenticate(bearerRequest(jwt(fmt.Sprintf("t%d", i)))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -323,8 +334,8 @@ func TestTokenReviewCacheBounded(t *testing.T) {
 	}
 	// The most recent tokens are still cached; the oldest were evicted.
 	before := f.calls.Load()
-	_, _ = a.Authenticate(bearerRequest("t19"))
-	_, _ = a.Authenticate(bearerRequest("t0"))
+	_, _ = a.Authenticate(bearerRequest(jwt("t19")))
+	_, _ = a.Authenticate(bearerRequest(jwt("t0")))
 	if got := f.calls.Load() - before; got != 1 {
 		t.Errorf("TokenReviews after eviction = %d, want 1", got)
 	}
@@ -332,7 +343,7 @@ func TestTokenReviewCacheBounded(t *testing.T) {
 
 func TestTokenReviewUnavailable(t *testing.T) {
 	t.Parallel()
-	const secret = "s3cr3t-token-value"
+	secret := jwt("s3cr3t-token-value")
 	for i, err := range []error{
 		errors.New(`Post "https://10.0.0.1/apis/authentication.k8s.io/v1/tokenreviews": dial tcp: connection refused (token ` + secret + `)`),
 		apierrors.NewForbidden(schema.GroupResource{Group: "authentication.k8s.io", Resource: "tokenreviews"}, "", errors.New("RBAC: no create")),
@@ -363,12 +374,12 @@ func TestTokenReviewUnavailable(t *testing.T) {
 func TestTokenReviewSharesConcurrentReviews(t *testing.T) {
 	t.Parallel()
 	f := &fakeAPIServer{delay: 50 * time.Millisecond}
-	f.set("t", saStatus("ns", "sa", nil))
+	f.set(jwt("t"), saStatus("ns", "sa", nil))
 	a := newTestTokenReview(t, f, TokenReviewOptions{})
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
-			if _, err := a.Authenticate(bearerRequest("t")); err != nil {
+			if _, err := a.Authenticate(bearerRequest(jwt("t"))); err != nil {
 				t.Error(err)
 			}
 		})
