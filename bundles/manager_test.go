@@ -385,3 +385,47 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestManagerWatchesConfigMapVolume mimics how the kubelet updates a
+// ConfigMap volume: the file is a symlink through "..data", and an update
+// swaps "..data" to a new directory.
+func TestManagerWatchesConfigMapVolume(t *testing.T) {
+	t.Parallel()
+	key := mustKey(t, ES256)
+	vol := t.TempDir()
+	write := func(gen, rev string) {
+		t.Helper()
+		dir := filepath.Join(vol, "..gen"+gen)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bundle.tar.gz"), mustArchive(t, mustSign(t, mustNew(t, testFiles(rev)), key)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tmp := filepath.Join(vol, "..data_tmp")
+		if err := os.Symlink("..gen"+gen, tmp); err != nil {
+			t.Skipf("symlinks unsupported: %v", err)
+		}
+		if err := os.Rename(tmp, filepath.Join(vol, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1", "1")
+	if err := os.Symlink("..data/bundle.tar.gz", filepath.Join(vol, "bundle.tar.gz")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(Options{
+		Source: filepath.Join(vol, "bundle.tar.gz"), PublicKeys: []crypto.PublicKey{key.Public()},
+		Activate: (&activations{}).activate, PollInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = m.Run(ctx) }()
+	<-m.Ready()
+	time.Sleep(100 * time.Millisecond)
+	write("2", "2")
+	waitFor(t, func() bool { return m.Status().Revision == "2" })
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -82,10 +83,15 @@ func (s *fileSource) Fetch(_ context.Context, since string) (*Fetched, error) {
 }
 
 // Watch watches the file's directory: tools replace files by renaming a
-// new one over them, which a watch on the file itself would miss.
+// new one over them, which a watch on the file itself would miss. A
+// Kubernetes ConfigMap or Secret volume updates its files by swapping the
+// "..data" symlink, so events on ".."-prefixed names count too.
 func (s *fileSource) Watch(ctx context.Context) (<-chan struct{}, error) {
 	base := filepath.Base(s.path)
-	return watch(ctx, filepath.Dir(s.path), false, func(name string) bool { return filepath.Base(name) == base })
+	return watch(ctx, filepath.Dir(s.path), false, func(name string) bool {
+		b := filepath.Base(name)
+		return b == base || strings.HasPrefix(b, "..")
+	})
 }
 
 // debounce is how long a watcher waits for more events before reporting.
