@@ -217,11 +217,7 @@ func (rv *Reviewer) prepare(ctx context.Context, e *guardrails.Engine, req *Requ
 		in.NamespaceLabels = labels
 	}
 	if e.HasRules() {
-		obj, err := jsonToAST(req.Object)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", ErrBadObject, err)
-		}
-		in.Object = obj
+		in.ObjectJSON = req.Object
 		in.PodPath = x.Path
 	}
 	return res, &prepared{in: in, x: x}, nil

@@ -1,4 +1,4 @@
-package webhook
+package guardrails
 
 import (
 	"bytes"
@@ -9,14 +9,43 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// jsonToAST parses one JSON value straight into an OPA AST value, for the
-// input of custom Rego rules, without the map[string]any detour.
-func jsonToAST(b []byte) (ast.Value, error) {
+// pathTrie is a set of JSON paths: a node with leaf set needs its whole
+// subtree; otherwise only the listed children are needed.
+type pathTrie struct {
+	leaf     bool
+	children map[string]*pathTrie
+}
+
+func (t *pathTrie) add(path []string) {
+	for _, k := range path {
+		if t.leaf {
+			return
+		}
+		if t.children == nil {
+			t.children = map[string]*pathTrie{}
+		}
+		c := t.children[k]
+		if c == nil {
+			c = &pathTrie{}
+			t.children[k] = c
+		}
+		t = c
+	}
+	t.leaf, t.children = true, nil
+}
+
+// jsonToAST parses one JSON value straight into an OPA AST value, keeping
+// only the parts in need (nil keeps everything). Skipped parts are not
+// converted at all, which is where most of the cost of a Rego input lies.
+func jsonToAST(b []byte, need *pathTrie) (ast.Value, error) {
 	// The object comes from the API server (or was already decoded into
 	// its typed form, which rejects duplicates), so skip the duplicate-name
 	// bookkeeping.
 	dec := jsontext.NewDecoder(bytes.NewReader(b), jsontext.AllowDuplicateNames(true))
-	v, err := readAST(dec)
+	if need == nil {
+		need = &pathTrie{leaf: true}
+	}
+	v, err := readAST(dec, need)
 	if err != nil {
 		return nil, err
 	}
@@ -26,7 +55,11 @@ func jsonToAST(b []byte) (ast.Value, error) {
 	return v, nil
 }
 
-func readAST(dec *jsontext.Decoder) (ast.Value, error) {
+func readAST(dec *jsontext.Decoder, need *pathTrie) (ast.Value, error) {
+	if !need.leaf && dec.PeekKind() != '{' {
+		// A path into something that is not an object: keep it whole.
+		need = &pathTrie{leaf: true}
+	}
 	tok, err := dec.ReadToken()
 	if err != nil {
 		return nil, err
@@ -48,12 +81,21 @@ func readAST(dec *jsontext.Decoder) (ast.Value, error) {
 				return nil, err
 			}
 			// A token is only valid until the next read.
-			key := ast.StringTerm(k.String())
-			v, err := readAST(dec)
+			name := k.String()
+			child := need
+			if !need.leaf {
+				if child = need.children[name]; child == nil {
+					if err := dec.SkipValue(); err != nil {
+						return nil, err
+					}
+					continue
+				}
+			}
+			v, err := readAST(dec, child)
 			if err != nil {
 				return nil, err
 			}
-			obj.Insert(key, ast.NewTerm(v))
+			obj.Insert(ast.StringTerm(name), ast.NewTerm(v))
 		}
 		if _, err := dec.ReadToken(); err != nil {
 			return nil, err
@@ -62,7 +104,7 @@ func readAST(dec *jsontext.Decoder) (ast.Value, error) {
 	case '[':
 		terms := make([]*ast.Term, 0, 4)
 		for dec.PeekKind() != ']' {
-			v, err := readAST(dec)
+			v, err := readAST(dec, need)
 			if err != nil {
 				return nil, err
 			}

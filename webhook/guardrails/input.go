@@ -34,9 +34,12 @@ type Input struct {
 	// (`agentguard admit`), which skips the label-protection check.
 	User *User
 
-	// Object is the whole object as decoded JSON (map[string]any), given to
-	// custom Rego rules as input.object. Optional; built from PodMeta and
-	// PodSpec when nil.
+	// ObjectJSON is the whole object as JSON, given to custom Rego rules as
+	// input.object (only the parts the rules refer to are converted).
+	// Optional; Object, then PodMeta and PodSpec are used when nil.
+	ObjectJSON []byte
+	// Object is the whole object as decoded JSON (map[string]any) or an
+	// OPA AST value, used when ObjectJSON is nil.
 	Object any
 	// PodPath is the JSON pointer of the pod (template) inside Object (""
 	// for a Pod, "/spec/template" for a Deployment, ...); custom Rego rules

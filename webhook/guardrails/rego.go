@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -26,6 +28,89 @@ var ErrInvalidRules = errors.New("invalid admission rules")
 // regoRules is the prepared query over a bundle's custom rules.
 type regoRules struct {
 	query rego.PreparedEvalQuery
+	// refs are the parts of input.object and input.pod the rules refer to.
+	refs inputRefs
+	// tries caches, per pod path, the object paths to convert.
+	tries sync.Map // string -> *pathTrie (nil trie: everything)
+}
+
+// inputRefs are the constant-prefix paths of every reference to input in
+// the rules. all means some rule uses input as a whole (or with a
+// computed key), so everything must be converted.
+type inputRefs struct {
+	all    bool
+	object [][]string
+	pod    [][]string
+}
+
+// collectInputRefs walks the modules for references to input. For input.x.y[z]
+// the constant prefix [x y] is recorded: everything below it stays available
+// to the rule, everything beside it is never looked at.
+func collectInputRefs(mods []*ast.Module) inputRefs {
+	var r inputRefs
+	input := ast.Var("input")
+	var vis *ast.GenericVisitor
+	vis = ast.NewGenericVisitor(func(x any) bool {
+		switch x := x.(type) {
+		case ast.Ref:
+			if len(x) == 0 || x[0].Value.Compare(input) != 0 {
+				return false
+			}
+			var path []string
+			for _, t := range x[1:] {
+				s, ok := t.Value.(ast.String)
+				if !ok {
+					break
+				}
+				path = append(path, string(s))
+			}
+			switch {
+			case len(path) == 0:
+				r.all = true
+			case path[0] == "object":
+				r.object = append(r.object, path[1:])
+			case path[0] == "pod":
+				r.pod = append(r.pod, path[1:])
+			}
+			for _, t := range x[1:] {
+				vis.Walk(t)
+			}
+			return true
+		case ast.Var:
+			if x.Equal(input) {
+				r.all = true // input used as a value on its own
+			}
+		}
+		return false
+	})
+	for _, m := range mods {
+		vis.Walk(m)
+	}
+	return r
+}
+
+// trieFor returns the object paths to convert for a pod at podPath, or nil
+// for everything.
+func (r *regoRules) trieFor(podPath string) *pathTrie {
+	if r.refs.all {
+		return nil
+	}
+	if t, ok := r.tries.Load(podPath); ok {
+		return t.(*pathTrie)
+	}
+	t := &pathTrie{}
+	for _, p := range r.refs.object {
+		t.add(p)
+	}
+	var prefix []string
+	if podPath != "" {
+		prefix = strings.Split(strings.TrimPrefix(podPath, "/"), "/")
+	}
+	for _, p := range r.refs.pod {
+		t.add(append(slices.Clone(prefix), p...))
+	}
+	r.tries.Store(podPath, t)
+	return t
 }
 
 // compileRules parses and compiles the modules once. nil modules give nil
@@ -38,6 +123,7 @@ func compileRules(ctx context.Context, modules map[string]string) (*regoRules, e
 		rego.Query("data." + RulesPackage + ".deny"),
 		rego.StrictBuiltinErrors(true),
 	}
+	var mods []*ast.Module
 	for _, name := range sortedKeys(modules) {
 		m, err := ast.ParseModuleWithOpts(name, modules[name], ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
@@ -47,22 +133,30 @@ func compileRules(ctx context.Context, modules map[string]string) (*regoRules, e
 			return nil, fmt.Errorf("%w: %s: package %s: want package %s", ErrInvalidRules, name, got, RulesPackage)
 		}
 		opts = append(opts, rego.ParsedModule(m))
+		mods = append(mods, m)
 	}
 	pq, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRules, err)
 	}
-	return &regoRules{query: pq}, nil
+	return &regoRules{query: pq, refs: collectInputRefs(mods)}, nil
 }
 
 // regoInput is what custom rules see as input (see docs/admission.md). The
 // object is converted to an AST value once and input.pod is a subtree of
 // it, so large objects are not converted twice.
-func regoInput(ev *evaluation) (ast.Value, error) {
+func (r *regoRules) input(ev *evaluation) (ast.Value, error) {
 	in := ev.in
 	var obj, pod ast.Value
 	var err error
 	switch {
+	case in.ObjectJSON != nil:
+		if obj, err = jsonToAST(in.ObjectJSON, r.trieFor(in.PodPath)); err != nil {
+			return nil, err
+		}
+		if in.PodSpec != nil {
+			pod = lookupValue(obj, in.PodPath)
+		}
 	case in.Object != nil:
 		if obj, err = ast.InterfaceToValue(in.Object); err != nil {
 			return nil, err
@@ -162,7 +256,7 @@ func (r *regoRules) eval(ctx context.Context, ev *evaluation) {
 			fail(fmt.Errorf("panic: %v", p))
 		}
 	}()
-	input, err := regoInput(ev)
+	input, err := r.input(ev)
 	if err != nil {
 		fail(err)
 		return
