@@ -133,6 +133,64 @@ func (c *Cursor) Close() error {
 	return err
 }
 
+// Tail returns the last n records of the log in dir, oldest first, and the
+// Seq of the last record (0 for an empty log), reading segments from the
+// end only as far as needed. A torn last line (a write in progress) is
+// left out.
+func Tail(dir string, n int) ([]Record, uint64, error) {
+	segs, err := listSegments(dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	var (
+		out  []Record
+		last uint64
+	)
+	for i := len(segs) - 1; i >= 0 && (len(out) < n || last == 0); i-- {
+		recs, err := readSegment(dir, segs[i])
+		if err != nil {
+			return nil, 0, err
+		}
+		if last == 0 && len(recs) > 0 {
+			last = recs[len(recs)-1].Seq
+		}
+		out = append(recs, out...)
+		if len(out) > n {
+			out = out[len(out)-n:]
+		}
+	}
+	return out, last, nil
+}
+
+// readSegment parses every complete line of a segment.
+func readSegment(dir string, seg segment) ([]Record, error) {
+	f, err := os.Open(filepath.Join(dir, seg.name))
+	if err != nil {
+		return nil, fmt.Errorf("open segment: %w", err)
+	}
+	defer f.Close()
+	lr := newLineReader(f)
+	var (
+		recs []Record
+		buf  []byte
+	)
+	for {
+		line, _, err := lr.next(buf)
+		if errors.Is(err, io.EOF) {
+			return recs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", seg.name, err)
+		}
+		buf = line[:0]
+		r, err := ParseRecord(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", seg.name, err)
+		}
+		recs = append(recs, r)
+	}
+}
+
 // Filter selects records. Empty fields match everything; Agent and Tool
 // are path.Match glob patterns ("team-a/*").
 type Filter struct {
