@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,6 +131,12 @@ func TestRunReportsFailures(t *testing.T) {
 	}
 	if r.OK() || r.Failed != 2 || r.Passed != 1 {
 		t.Errorf("report %d passed %d failed OK=%v", r.Passed, r.Failed, r.OK())
+	}
+	// Only the passing case's policy is covered.
+	if r.Coverage == nil || r.Coverage.Policies < 2 ||
+		slices.Contains(r.Coverage.Uncovered, "allow-allowlisted-tool-in-own-tenant") ||
+		!slices.Contains(r.Coverage.Uncovered, "forbid-cross-tenant") {
+		t.Errorf("coverage = %+v", r.Coverage)
 	}
 
 	var junit bytes.Buffer

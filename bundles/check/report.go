@@ -28,6 +28,9 @@ func WriteTable(w io.Writer, r *Report) error {
 			fmt.Fprintf(w, "\nFAIL %s: %s\n  %s\n", c.File, c.Name, c.Failure)
 		}
 	}
+	if c := r.Coverage; c != nil && len(c.Uncovered) > 0 {
+		fmt.Fprintf(w, "\n%d of %d policies determine no passing case: %s\n", len(c.Uncovered), c.Policies, strings.Join(c.Uncovered, ", "))
+	}
 	_, err := fmt.Fprintf(w, "\n%s@%s: %d passed, %d failed\n", r.Bundle, r.Revision, r.Passed, r.Failed)
 	return err
 }

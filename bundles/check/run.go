@@ -29,6 +29,8 @@ type Report struct {
 	Passed   int          `json:"passed"`
 	Failed   int          `json:"failed"`
 	Cases    []CaseResult `json:"cases"`
+	// Coverage is about the Cedar policies; nil without a pdp/ part.
+	Coverage *Coverage `json:"coverage,omitempty"`
 }
 
 // CaseResult is the outcome of one case.
@@ -43,6 +45,8 @@ type CaseResult struct {
 	// "deny [AG-GEN-001]".
 	Expected string `json:"expected"`
 	Got      string `json:"got"`
+	// determining are the policies that decided a passing authz case.
+	determining []string
 	// Failure explains a failed case.
 	Failure  string        `json:"failure,omitempty"`
 	Duration time.Duration `json:"durationNanos"`
@@ -55,6 +59,18 @@ func (r *Report) OK() bool { return r.Failed == 0 && r.Passed > 0 }
 // order; a failing case does not stop the others.
 func Run(ctx context.Context, c *Compiled) *Report {
 	r := &Report{Bundle: c.Bundle.Name(), Revision: c.Bundle.Revision(), Cases: []CaseResult{}}
+	defer func() {
+		if c.PDP == nil {
+			return
+		}
+		covered := map[string]bool{}
+		for _, cr := range r.Cases {
+			for _, id := range cr.determining {
+				covered[id] = true
+			}
+		}
+		r.Coverage = coverage(c.Bundle, covered)
+	}()
 	for _, s := range c.Suites {
 		if s.Authz != nil {
 			for _, tc := range s.Authz.Cases {
@@ -116,6 +132,9 @@ func runAuthz(eng *pdp.Engine, file string, tc AuthzCase) CaseResult {
 		}
 	}
 	cr.Passed = len(fails) == 0
+	if cr.Passed {
+		cr.determining = got
+	}
 	cr.Failure = strings.Join(fails, "; ")
 	cr.Duration = time.Since(start)
 	return cr

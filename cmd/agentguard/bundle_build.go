@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -123,14 +124,16 @@ the same step; otherwise sign it with 'agentguard bundle sign'.`,
 
 func newBundleTestCmd() *cobra.Command {
 	var output string
+	var requireCoverage bool
 	cmd := &cobra.Command{
 		Use:   "test DIR|FILE",
 		Short: "Run a bundle's test cases",
 		Long: `Validate the bundle, then run every case in tests/: AuthZEN requests against the
 Cedar policies (tests/*.json) and Kubernetes objects against the admission
 guardrails and Rego rules (tests/admission/*.yaml). Prints a table (or -o json,
--o junit). Exit status 1 when a case fails or there are none, 2 when the
-bundle is invalid.`,
+-o junit), and the Cedar policies that determine no passing case. Exit status
+1 when a case fails or there are none (or, with --require-coverage, when a
+policy determines no case), 2 when the bundle is invalid.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" && output != "junit" {
@@ -164,11 +167,14 @@ bundle is invalid.`,
 				return bundleFailed("%s has no test cases", args[0])
 			case r.Failed > 0:
 				return bundleFailed("%d of %d cases failed", r.Failed, len(r.Cases))
+			case requireCoverage && r.Coverage != nil && len(r.Coverage.Uncovered) > 0:
+				return bundleFailed("%d policies determine no passing case: %s", len(r.Coverage.Uncovered), strings.Join(r.Coverage.Uncovered, ", "))
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or junit")
+	cmd.Flags().BoolVar(&requireCoverage, "require-coverage", false, "fail when a Cedar policy determines no passing case")
 	return cmd
 }
 

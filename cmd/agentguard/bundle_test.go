@@ -232,6 +232,24 @@ func TestBundleBuildAndTestFailures(t *testing.T) {
 	}
 }
 
+func TestBundleTestRequireCoverage(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "b")
+	if out, err := runCLI(t, "bundle", "init", dir, "--from", "../../policies"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	cases := `{"cases":[{"name":"allowlisted","request":{"subject":{"type":"agent","id":"acme-agents/triage"},"action":{"name":"call_tool"},"resource":{"type":"tool","id":"github/create_issue"}},"decision":true,"policies":["allow-allowlisted-tool-in-own-tenant"]}]}`
+	if err := os.WriteFile(filepath.Join(dir, "tests", "authz.json"), []byte(cases), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "bundle", "test", dir)
+	if err != nil || !strings.Contains(out, "forbid-cross-tenant") {
+		t.Errorf("without --require-coverage: %v, want success listing forbid-cross-tenant as uncovered\n%s", err, out)
+	}
+	if _, err := runCLI(t, "bundle", "test", dir, "--require-coverage"); exitCode(err) != 1 || !strings.Contains(err.Error(), "forbid-cross-tenant") {
+		t.Errorf("with --require-coverage: %v, want exit 1 naming forbid-cross-tenant", err)
+	}
+}
+
 // TestBundleDevKey is the `make run` flow: build and sign with a
 // development key generated on first use.
 func TestBundleDevKey(t *testing.T) {
