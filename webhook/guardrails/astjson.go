@@ -41,7 +41,7 @@ func jsonToAST(b []byte, need *pathTrie) (ast.Value, error) {
 	// The object comes from the API server (or was already decoded into
 	// its typed form, which rejects duplicates), so skip the duplicate-name
 	// bookkeeping.
-	dec := jsontext.NewDecoder(bytes.NewReader(b), jsontext.AllowDuplicateNames(true))
+	dec := jsontext.NewDecoder(bytes.NewBuffer(b), jsontext.AllowDuplicateNames(true)) // a *bytes.Buffer is parsed in place, without a copy
 	if need == nil {
 		need = &pathTrie{leaf: true}
 	}
