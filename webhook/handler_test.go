@@ -123,6 +123,19 @@ func TestHandlerValidateAndMutate(t *testing.T) {
 			t.Errorf("%+v", resp)
 		}
 	})
+	t.Run("metadata-only update of a non-compliant pod is allowed", func(t *testing.T) {
+		p := badPod.DeepCopy()
+		p.Labels["team"] = "x"
+		resp := decodeResponse(t, post(h, "/validate", reviewFor(t, "", "Pod", "team-a", "UPDATE", p, badPod), "application/json"))
+		if !resp.Allowed {
+			t.Errorf("%+v", resp.Result)
+		}
+		p.Spec.Containers[0].Image = "registry.corp.example/a:2"
+		resp = decodeResponse(t, post(h, "/validate", reviewFor(t, "", "Pod", "team-a", "UPDATE", p, badPod), "application/json"))
+		if resp.Allowed {
+			t.Error("a spec change of a non-compliant pod was allowed")
+		}
+	})
 	t.Run("pod label change by a non-admin is denied", func(t *testing.T) {
 		old := badPod.DeepCopy()
 		old.Spec.HostPID = false

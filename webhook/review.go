@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/agentguard/agentguard/webhook/guardrails"
@@ -203,6 +204,7 @@ func (rv *Reviewer) prepare(ctx context.Context, e *guardrails.Engine, req *Requ
 		}
 		in.OldExists = true
 		in.OldLabels = old.Labels
+		in.SpecUnchanged = x.PodSpec != nil && old.PodSpec != nil && apiequality.Semantic.DeepEqual(x.PodSpec, old.PodSpec)
 	}
 	switch {
 	case x.Kind == "Namespace":

@@ -164,7 +164,7 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 		}
 		ev.runCheck(c)
 	}
-	if e.rules != nil && (in.PodSpec != nil || in.IsNamespace()) {
+	if e.rules != nil && (in.PodSpec != nil || in.IsNamespace()) && !in.SpecUnchanged {
 		e.rules.eval(ctx, ev)
 	}
 	for _, v := range d.Violations {
@@ -185,9 +185,13 @@ type evaluation struct {
 }
 
 func (ev *evaluation) applies(c *check) bool {
-	switch c.scope {
-	case scopeLabels:
+	switch {
+	case c.scope == scopeLabels:
 		return true
+	case ev.in.SpecUnchanged:
+		return false
+	}
+	switch c.scope {
 	case scopeAgents:
 		return ev.in.PodSpec != nil && ev.agent
 	default:

@@ -29,6 +29,11 @@ type Input struct {
 	OldLabels map[string]string
 	// OldExists is true when the request had an old object (UPDATE).
 	OldExists bool
+	// SpecUnchanged marks an UPDATE that leaves the pod spec as it was
+	// (labels, annotations, replicas, finalizers...): only the label
+	// protection applies, so existing workloads can still be scaled and
+	// relabelled by their controllers, as Pod Security Admission does.
+	SpecUnchanged bool
 
 	// User is the requesting user; nil for offline evaluation
 	// (`agentguard admit`), which skips the label-protection check.
