@@ -69,6 +69,22 @@ func (id *Identity) Clone() *Identity {
 	return &c
 }
 
+// GroupType is the Cedar entity type of groups (schema `entity Group`).
+const GroupType types.EntityType = "Group"
+
+// PrincipalEntity returns a Cedar entity for the principal, with no
+// attributes and with the credential's groups as Group parents, e.g.
+// User::"alice" in Group::"acme-approvers" for a static token. It is for
+// principals the PDP holds no entity for; agents' entities, with their
+// attributes, come from the agent registry or the bundle.
+func (id *Identity) PrincipalEntity() types.Entity {
+	parents := make([]types.EntityUID, 0, len(id.Groups))
+	for _, g := range id.Groups {
+		parents = append(parents, types.NewEntityUID(GroupType, types.String(g)))
+	}
+	return types.Entity{UID: id.Principal, Parents: types.NewEntityUIDSet(parents...)}
+}
+
 // AgentPrincipal is the Cedar principal of a ServiceAccount:
 // Agent::"<namespace>/<serviceaccount>".
 func AgentPrincipal(namespace, serviceAccount string) types.EntityUID {

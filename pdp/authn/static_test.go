@@ -61,6 +61,18 @@ func TestStaticTokens(t *testing.T) {
 	}
 }
 
+func TestPrincipalEntity(t *testing.T) {
+	t.Parallel()
+	id := &Identity{Principal: types.NewEntityUID("User", "alice"), Groups: []string{"acme-approvers", "oncall"}}
+	want := types.Entity{
+		UID:     types.NewEntityUID("User", "alice"),
+		Parents: types.NewEntityUIDSet(types.NewEntityUID(GroupType, "acme-approvers"), types.NewEntityUID(GroupType, "oncall")),
+	}
+	if got := id.PrincipalEntity(); !got.Equal(want) {
+		t.Errorf("PrincipalEntity = %v, want %v", got, want)
+	}
+}
+
 func TestParseStaticTokensErrors(t *testing.T) {
 	t.Parallel()
 	h := HashToken("x")
