@@ -243,3 +243,15 @@ func (b *Bundle) UnverifiedSignature() (*SignedFiles, error) {
 	}
 	return &p, nil
 }
+
+// CheckSignedHashes compares the files with the hashes listed in the
+// signature, without checking the signature itself: it tells a stale
+// .signatures.json (files edited after signing) apart before any key is
+// at hand. Errors name the files, as Verify's do.
+func (b *Bundle) CheckSignedHashes() error {
+	p, err := b.UnverifiedSignature()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrVerification, err)
+	}
+	return checkFiles(b, p)
+}

@@ -285,3 +285,19 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckSignedHashes(t *testing.T) {
+	t.Parallel()
+	signed := mustSign(t, mustNew(t, testFiles("1")), mustKey(t, ES256))
+	if err := signed.CheckSignedHashes(); err != nil {
+		t.Fatalf("fresh signature: %v", err)
+	}
+	stale := tamper(t, signed, func(f map[string][]byte) { f["pdp/tools.cedar"] = []byte("changed") })
+	var fe *FileError
+	if err := stale.CheckSignedHashes(); !errors.As(err, &fe) || fe.Name != "pdp/tools.cedar" || !errors.Is(err, ErrFileModified) {
+		t.Fatalf("stale signature: err = %v, want a FileError naming pdp/tools.cedar", err)
+	}
+	if err := mustNew(t, testFiles("1")).CheckSignedHashes(); !errors.Is(err, ErrUnsigned) {
+		t.Fatalf("unsigned: err = %v, want ErrUnsigned", err)
+	}
+}

@@ -101,6 +101,11 @@ the same step; otherwise sign it with 'agentguard bundle sign'.`,
 				if b, err = bundles.Sign(b, k, bundles.SignOptions{}); err != nil {
 					return err
 				}
+			} else if b.Signed() {
+				if err := b.CheckSignedHashes(); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s/%s is stale, servers will refuse this archive until it is signed again:\n%v\n",
+						args[0], bundles.SignaturesFile, err)
+				}
 			}
 			if err := writeArchiveFile(out, b); err != nil {
 				return err

@@ -146,6 +146,10 @@ func TestBundleLifecycle(t *testing.T) {
 	if exitCode(err) != 1 || !strings.Contains(err.Error(), "pdp/tools.cedar") {
 		t.Errorf("verify an edited directory: %v, want exit 1 naming pdp/tools.cedar", err)
 	}
+	out = must("bundle", "build", dir, "-o", filepath.Join(tmp, "stale.tar.gz"))
+	if !strings.Contains(out, "stale") || !strings.Contains(out, "pdp/tools.cedar") {
+		t.Errorf("build with a stale signature does not warn:\n%s", out)
+	}
 
 	// inspect shows the signer, verified with --pubkey.
 	out = must("bundle", "inspect", a, "-o", "json", "--pubkey", pub)
