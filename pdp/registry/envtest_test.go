@@ -3,18 +3,23 @@ package registry_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/agentguard/agentguard/pdp/authn"
 	"github.com/agentguard/agentguard/pdp/registry"
 )
 
@@ -252,6 +257,59 @@ func TestEnvtestRegistry(t *testing.T) {
 			t.Errorf("orphan = %v", e)
 		}
 	})
+}
+
+// TestEnvtestAuthenticatedAgent joins the two halves: the caller proved by
+// its ServiceAccount token is the registry's Agent entity, and Cedar decides
+// with the attributes the cluster holds.
+func TestEnvtestAuthenticatedAgent(t *testing.T) {
+	c := startCluster(t)
+	k := kube{t: t, c: c}
+	k.namespace("join-acme", map[string]string{registry.LabelTenant: "acme"})
+	k.serviceAccount("join-acme", "triage", map[string]string{registry.LabelAgent: "triage"},
+		map[string]string{registry.AnnotationAllowedTools: "github/search_issues"})
+	r, err := registry.New(registry.Options{Client: c, Namespace: "join-acme", Schema: defaultSchema(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	a, err := authn.NewTokenReview(authn.TokenReviewOptions{Client: c.AuthenticationV1().TokenReviews(), Audience: "agentguard-pdp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := int64(600)
+	tr, err := c.CoreV1().ServiceAccounts("join-acme").CreateToken(t.Context(), "triage", &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{"agentguard-pdp"}, ExpirationSeconds: &exp},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/access/v1/evaluation", nil)
+	req.Header.Set("Authorization", "Bearer "+tr.Status.Token)
+	id, err := a.Authenticate(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Get(id.Principal); !ok {
+		t.Fatalf("authenticated principal %s is not in the registry: %v", id.Principal, r.Entities())
+	}
+	ps, err := cedar.NewPolicySetFromBytes("tools.cedar", []byte(`
+permit (principal in Tenant::"acme", action == Action::"call_tool", resource)
+when { principal.allowedTools.contains(resource) };`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tool, want := range map[string]types.Decision{"github/search_issues": types.Allow, "payments/refund": types.Deny} {
+		got, _ := cedar.Authorize(ps, r, cedar.Request{
+			Principal: id.Principal, Action: types.NewEntityUID("Action", "call_tool"), Resource: types.NewEntityUID("Tool", types.String(tool)),
+			Context: types.NewRecord(nil),
+		})
+		if got != want {
+			t.Errorf("%s calling %s: %v, want %v", id.Principal, tool, got, want)
+		}
+	}
 }
 
 func TestEnvtestStartCanceled(t *testing.T) {
