@@ -30,6 +30,15 @@ type Extracted struct {
 	// Labels are the object's protected labels: the pod (template) labels,
 	// or a Namespace's own labels.
 	Labels map[string]string
+	// SecretType is the type of a Secret.
+	SecretType string
+}
+
+// secretHeader is the part of a Secret the guardrails read; the data is
+// not decoded.
+type secretHeader struct {
+	ObjectMeta metav1.ObjectMeta `json:"metadata"`
+	Type       corev1.SecretType `json:"type"`
 }
 
 // podKind describes where a supported kind keeps its pod.
@@ -67,6 +76,13 @@ var podKinds = map[schema.GroupKind]podKind{
 		o := &batchv1.CronJob{}
 		t := &o.Spec.JobTemplate.Spec.Template
 		return fromPod(b, o, &o.ObjectMeta, &t.ObjectMeta, &t.Spec)
+	}},
+	{Group: "", Kind: "Secret"}: {"", func(b []byte) (*Extracted, error) {
+		o := &secretHeader{}
+		if err := jsonv2.Unmarshal(b, o); err != nil {
+			return nil, err
+		}
+		return &Extracted{Meta: &o.ObjectMeta, SecretType: string(o.Type)}, nil
 	}},
 	{Group: "", Kind: "Namespace"}: {"", func(b []byte) (*Extracted, error) {
 		o := &corev1.Namespace{}

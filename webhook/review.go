@@ -185,14 +185,15 @@ func (rv *Reviewer) prepare(ctx context.Context, e *guardrails.Engine, req *Requ
 		res.Name = x.Meta.GenerateName
 	}
 	in := &guardrails.Input{
-		Operation: req.Operation,
-		Kind:      x.Kind,
-		Namespace: req.Namespace,
-		Name:      res.Name,
-		PodMeta:   x.PodMeta,
-		PodSpec:   x.PodSpec,
-		Labels:    x.Labels,
-		User:      req.User,
+		Operation:  req.Operation,
+		Kind:       x.Kind,
+		Namespace:  req.Namespace,
+		Name:       res.Name,
+		PodMeta:    x.PodMeta,
+		PodSpec:    x.PodSpec,
+		Labels:     x.Labels,
+		SecretType: x.SecretType,
+		User:       req.User,
 	}
 	if in.Namespace == "" {
 		in.Namespace = x.Meta.Namespace

@@ -280,6 +280,16 @@ func TestWebhookAgainstKubeAPIServer(t *testing.T) {
 		checkMutated(t, &got.Spec.Template.ObjectMeta, &got.Spec.Template.Spec)
 	})
 
+	t.Run("no legacy token Secrets in tenant namespaces", func(t *testing.T) {
+		tok := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tok", Annotations: map[string]string{corev1.ServiceAccountNameKey: "research-bot"}},
+			Type: corev1.SecretTypeServiceAccountToken}
+		_, err := c.client.CoreV1().Secrets("team-a").Create(ctx, tok, dryRun)
+		wantDenied(t, err, "AG-SEC-004")
+		opaque := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "openai"}, StringData: map[string]string{"api-key": "x"}}
+		_, err = c.client.CoreV1().Secrets("team-a").Create(ctx, opaque, metav1.CreateOptions{})
+		must(t, err, "create an ordinary Secret")
+	})
+
 	t.Run("tenant label is protected", func(t *testing.T) {
 		_, err := c.client.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
 			ObjectMeta: metav1.ObjectMeta{Name: "ns-editor"},

@@ -323,6 +323,30 @@ func TestProtectedLabels(t *testing.T) {
 	}
 }
 
+func TestTokenSecrets(t *testing.T) {
+	e := testEngine(t, nil)
+	tests := []struct {
+		name, typ string
+		ns        map[string]string
+		denied    bool
+	}{
+		{"token secret in a tenant namespace", "kubernetes.io/service-account-token", tenantA, true},
+		{"opaque secret in a tenant namespace", "Opaque", tenantA, false},
+		{"token secret elsewhere", "kubernetes.io/service-account-token", map[string]string{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := e.Evaluate(context.Background(), &Input{Operation: "CREATE", Kind: "Secret", Namespace: "ns", Name: "s", NamespaceLabels: tt.ns, SecretType: tt.typ})
+			if d.Allowed == tt.denied {
+				t.Errorf("allowed=%v violations=%v", d.Allowed, d.Violations)
+			}
+			if tt.denied && (len(d.Violations) != 1 || d.Violations[0].ID != "AG-SEC-004") {
+				t.Errorf("violations = %v", d.Violations)
+			}
+		})
+	}
+}
+
 func TestPanicInCheckBecomesDenial(t *testing.T) {
 	e := testEngine(t, func(c *Config) { c.Modes = map[string]Mode{"resources": ModeAudit} })
 	e.checks = append(slices.Clone(e.checks), check{name: "boom", id: "AG-GEN-999", scope: scopeContainers, run: func(*evaluation) {

@@ -39,6 +39,8 @@ const (
 	scopeAgents
 	// scopeLabels: every object, pods and Namespaces.
 	scopeLabels
+	// scopeTenantSecrets: Secrets in agent tenant namespaces.
+	scopeTenantSecrets
 )
 
 // check is one built-in guardrail.
@@ -190,6 +192,8 @@ func (ev *evaluation) applies(c *check) bool {
 		return true
 	case ev.in.SpecUnchanged:
 		return false
+	case c.scope == scopeTenantSecrets:
+		return ev.in.IsSecret() && ev.d.Tenant != ""
 	}
 	switch c.scope {
 	case scopeAgents:

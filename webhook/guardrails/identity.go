@@ -82,6 +82,16 @@ func checkToken(ev *evaluation) {
 	}
 }
 
+// checkTokenSecret implements AG-SEC-004 for Secrets: no legacy,
+// long-lived ServiceAccount token Secrets in agent tenant namespaces.
+func checkTokenSecret(ev *evaluation) {
+	const id = "AG-SEC-004"
+	if ev.in.SecretType == "kubernetes.io/service-account-token" {
+		ev.add(id, "Secret %q of type kubernetes.io/service-account-token holds a long-lived ServiceAccount token in tenant namespace %q; fix: use a projected ServiceAccount token with an audience and expirationSeconds (or the TokenRequest API) instead",
+			ev.in.Name, ev.in.Namespace)
+	}
+}
+
 // checkTenancy implements AG-SEC-105 for pods: an agent runs in a tenant
 // namespace, and in the tenant its registry entry names.
 func checkTenancy(ev *evaluation) {

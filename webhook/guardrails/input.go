@@ -35,6 +35,9 @@ type Input struct {
 	// relabelled by their controllers, as Pod Security Admission does.
 	SpecUnchanged bool
 
+	// SecretType is the type of a Secret object.
+	SecretType string
+
 	// User is the requesting user; nil for offline evaluation
 	// (`agentguard admit`), which skips the label-protection check.
 	User *User
@@ -57,6 +60,9 @@ type User struct {
 	Username string
 	Groups   []string
 }
+
+// IsSecret reports whether the input is a Secret object.
+func (in *Input) IsSecret() bool { return in.Kind == "Secret" }
 
 // IsNamespace reports whether the input is a Namespace object.
 func (in *Input) IsNamespace() bool { return in.Kind == "Namespace" }

@@ -16,6 +16,7 @@ var builtinChecks = []check{
 	{name: "agent-registry", id: "AG-SEC-012", scope: scopeAgents, run: checkRegistry},
 	{name: "service-account", id: "AG-SEC-001", scope: scopeAgents, run: checkServiceAccount},
 	{name: "token", id: "AG-SEC-004", scope: scopeAgents, run: checkToken},
+	{name: "token-secrets", id: "AG-SEC-004", scope: scopeTenantSecrets, run: checkTokenSecret},
 	{name: "secret-refs", id: "AG-SEC-103", scope: scopeAgents, run: checkSecretRefs},
 	{name: "protected-labels", id: "AG-SEC-105", scope: scopeLabels, run: checkProtectedLabels},
 }
