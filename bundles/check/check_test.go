@@ -108,6 +108,23 @@ func TestCompileWarnsAboutStrayFiles(t *testing.T) {
 	}
 }
 
+func TestCompileWarnsAboutAllowFallback(t *testing.T) {
+	t.Parallel()
+	fallback := "rules:\n  - {resourceType: tool, actions: [call_tool], resources: [github/search_issues], mode: allow}\n"
+	c, err := check.Compile(context.Background(), variant(t, map[string]string{"pdp/fallback.yaml": fallback}), check.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "ALLOWED") {
+		t.Errorf("warnings = %v, want one about the allow fallback", c.Warnings)
+	}
+	// An allow fallback for a tool that is not low-risk does not build.
+	fallback = "rules:\n  - {resourceType: tool, resources: [payments/refund], mode: allow}\n"
+	if _, err := check.Compile(context.Background(), variant(t, map[string]string{"pdp/fallback.yaml": fallback}), check.Options{}); !errors.Is(err, check.ErrInvalidBundle) {
+		t.Errorf("allow fallback for a high-risk tool: err = %v, want ErrInvalidBundle", err)
+	}
+}
+
 func TestRunReportsFailures(t *testing.T) {
 	t.Parallel()
 	b := variant(t, map[string]string{

@@ -33,7 +33,8 @@ type Compiled struct {
 	Admission *guardrails.Engine
 	// Suites are the parsed test files.
 	Suites []Suite
-	// Warnings are files no part of agentguard reads (typos, stray files).
+	// Warnings are files no part of agentguard reads (typos, stray files)
+	// and risky declarations (an "allow" fallback).
 	Warnings []string
 }
 
@@ -72,6 +73,9 @@ func Compile(ctx context.Context, b *bundles.Bundle, opts Options) (*Compiled, e
 		}
 		if err != nil {
 			errs = append(errs, err)
+		} else {
+			// An allow fallback opens tools while the PDP is unreachable.
+			c.Warnings = append(c.Warnings, c.PDP.Fallback().Warnings()...)
 		}
 	}
 	if hasAdmission {
