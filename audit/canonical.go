@@ -131,89 +131,20 @@ func appendNumber(b []byte, f float64) ([]byte, error) {
 }
 
 // Canonicalize returns the RFC 8785 canonical form of the JSON value in
-// raw. It refuses invalid JSON, trailing data and numbers that are not
-// finite IEEE 754 doubles.
+// raw. It refuses what encoding/json refuses, trailing data and numbers
+// that are not finite IEEE 754 doubles.
 func Canonicalize(raw []byte) ([]byte, error) {
-	v, err := decodeJSON(raw)
-	if err != nil {
-		return nil, err
-	}
-	return appendValue(nil, v)
-}
-
-// decodeJSON decodes one JSON value, keeping numbers as json.Number.
-func decodeJSON(raw []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
-	if err := trailing(raw, dec); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
-	return v, nil
+	return canonicalJSON(raw, nil)
 }
 
 // trailing reports data after the value dec has decoded from raw.
 func trailing(raw []byte, dec *json.Decoder) error {
-	if len(bytes.TrimSpace(raw[dec.InputOffset():])) != 0 {
-		return errors.New("data after the value")
+	for _, c := range raw[dec.InputOffset():] {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return errors.New("data after the value")
+		}
 	}
 	return nil
-}
-
-// appendValue appends a value decoded by decodeJSON in canonical form.
-func appendValue(b []byte, v any) ([]byte, error) {
-	var err error
-	switch v := v.(type) {
-	case nil:
-		return append(b, "null"...), nil
-	case bool:
-		if v {
-			return append(b, "true"...), nil
-		}
-		return append(b, "false"...), nil
-	case string:
-		return appendString(b, v), nil
-	case json.Number:
-		f, perr := strconv.ParseFloat(string(v), 64)
-		if perr != nil {
-			return b, fmt.Errorf("number %s: %w", v, perr)
-		}
-		return appendNumber(b, f)
-	case []any:
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendValue(b, e); err != nil {
-				return b, err
-			}
-		}
-		return append(b, ']'), nil
-	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, compareUTF16)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			if b, err = appendValue(b, v[k]); err != nil {
-				return b, err
-			}
-		}
-		return append(b, '}'), nil
-	default:
-		return b, fmt.Errorf("unsupported JSON value %T", v)
-	}
 }
 
 // compareUTF16 orders strings by their UTF-16 code units (RFC 8785 3.2.3).

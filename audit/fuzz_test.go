@@ -60,28 +60,45 @@ func FuzzParseCheckpoint(f *testing.F) {
 	})
 }
 
+// FuzzCanonicalize checks the streaming canonicalizer and redactor against
+// the tree-based reference built on encoding/json.
 func FuzzCanonicalize(f *testing.F) {
-	for _, s := range []string{`{"b":1,"a":[1.5e3,"x\u0000",null]}`, `"\ud83d\ude00"`, `1e-7`, `{"\u20ac":1,"\r":2}`, `[]`} {
+	for _, s := range []string{
+		`{"b":1,"a":[1.5e3,"x\u0000",null]}`, `"\ud83d\ude00"`, `"\ud800\u0041"`, `1e-7`, `{"\u20ac":1,"\r":2}`, `[]`,
+		`{"a":1,"a":2}`, `{"token":{"x":[1,2]},"h":{"k":"Bearer abcdefghijklmnopqrstuvw"},"m":"a@b.c 4111"}`,
+		"\"\xff\xfe\"", `-0.0`, `01`, `[1,]`, `{"a" : 1 }`, `"\/"`,
+	} {
 		f.Add([]byte(s))
 	}
+	mask, err := NewRedactor(RedactionRules{Paths: []string{"/h/*", "/0"}, Keys: []string{"b"}, Values: []string{"[0-9]+", "@"}}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	hash, err := NewRedactor(RedactionRules{Mode: RedactHash, Paths: []string{"/a"}, Values: []string{"x+"}}, []byte("0123456789abcdef"))
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out, err := Canonicalize(in)
-		if err != nil {
-			return
-		}
-		if !json.Valid(out) {
-			t.Fatalf("invalid output %q", out)
-		}
-		again, err := Canonicalize(out)
-		if err != nil || !bytes.Equal(again, out) {
-			t.Fatalf("not idempotent: %q -> %q (%v)", out, again, err)
-		}
-		r, err := NewRedactor(RedactionRules{Values: []string{"[0-9]+"}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.RedactArgs(in); err != nil {
-			t.Fatalf("RedactArgs failed on canonicalizable input: %v", err)
+		for _, r := range []*Redactor{nil, mask, hash} {
+			got, err := canonicalJSON(in, r)
+			want, rerr := refCanonicalize(in, r)
+			if (err == nil) != (rerr == nil) {
+				t.Fatalf("redactor %v: %q: fast error %v, reference error %v", r != nil, in, err, rerr)
+			}
+			if err != nil {
+				continue
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("redactor %v: %q:\n fast      %q\n reference %q", r != nil, in, got, want)
+			}
+			if !json.Valid(got) {
+				t.Fatalf("invalid output %q", got)
+			}
+			if r == nil {
+				if again, err := Canonicalize(got); err != nil || !bytes.Equal(again, got) {
+					t.Fatalf("not idempotent: %q -> %q (%v)", got, again, err)
+				}
+			}
 		}
 	})
 }

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Redaction modes.
@@ -126,41 +126,16 @@ func parsePointer(p string) ([]string, error) {
 
 // RedactArgs returns the canonical JSON of args with the rules applied.
 func (r *Redactor) RedactArgs(args []byte) ([]byte, error) {
-	v, err := decodeJSON(args)
-	if err != nil {
-		return nil, err
-	}
-	v = r.walk(v, nil)
-	return appendValue(nil, v)
-}
-
-func (r *Redactor) walk(v any, at []string) any {
-	if r.pathMatch(at) {
-		return r.replace(v)
-	}
-	switch v := v.(type) {
-	case map[string]any:
-		for k, e := range v {
-			if r.keyMatch(k) {
-				v[k] = r.replace(e)
-				continue
-			}
-			v[k] = r.walk(e, append(at, k))
-		}
-		return v
-	case []any:
-		for i, e := range v {
-			v[i] = r.walk(e, append(at, strconv.Itoa(i)))
-		}
-		return v
-	case string:
-		return r.scrub(v)
-	}
-	return v
+	return canonicalJSON(args, r)
 }
 
 func (r *Redactor) keyMatch(k string) bool {
-	k = strings.ToLower(k)
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
+			k = strings.ToLower(k)
+			break
+		}
+	}
 	for _, p := range r.keys {
 		if p.match(k) {
 			return true
@@ -218,18 +193,6 @@ func (r *Redactor) pathMatch(at []string) bool {
 		}
 	}
 	return false
-}
-
-// replace is the redacted form of a whole value.
-func (r *Redactor) replace(v any) any {
-	if r.hashKey == nil {
-		return Redacted
-	}
-	b, err := appendValue(nil, v)
-	if err != nil {
-		return Redacted
-	}
-	return r.hash(b)
 }
 
 func (r *Redactor) hash(b []byte) string {
