@@ -139,3 +139,25 @@ func (b *Bundle) with(name string, data []byte) (*Bundle, error) {
 	nb.Source = b.Source
 	return nb, nil
 }
+
+// WithManifest returns a copy of b with .manifest replaced by m (validated)
+// and without .signatures.json, which no longer matches: sign the result.
+// `bundle build --revision` and `--source-commit` use it.
+func (b *Bundle) WithManifest(m Manifest) (*Bundle, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	data, err := m.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	files := maps.Clone(b.files)
+	delete(files, SignaturesFile)
+	files[ManifestFile] = data
+	nb, err := New(files)
+	if err != nil {
+		return nil, err
+	}
+	nb.Source = b.Source
+	return nb, nil
+}

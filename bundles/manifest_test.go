@@ -164,3 +164,25 @@ func TestVersionAtLeast(t *testing.T) {
 		}
 	}
 }
+
+func TestWithManifest(t *testing.T) {
+	t.Parallel()
+	signed := mustSign(t, mustNew(t, testFiles("1")), mustKey(t, ES256))
+	m := signed.Manifest
+	m.Revision = "2"
+	m.Source = &ManifestSource{Repository: "https://git.example/p", Commit: "abc"}
+	nb, err := signed.WithManifest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nb.Revision() != "2" || nb.Signed() || nb.Manifest.Source.Commit != "abc" {
+		t.Errorf("WithManifest: revision %q signed %v source %+v", nb.Revision(), nb.Signed(), nb.Manifest.Source)
+	}
+	if signed.Revision() != "1" {
+		t.Error("WithManifest changed the original")
+	}
+	m.Revision = ""
+	if _, err := signed.WithManifest(m); !errors.Is(err, ErrInvalidManifest) {
+		t.Errorf("empty revision: err = %v, want ErrInvalidManifest", err)
+	}
+}

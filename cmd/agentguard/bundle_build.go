@@ -69,7 +69,7 @@ DIR, which must not exist or be empty, and write a .manifest with --name and
 }
 
 func newBundleBuildCmd() *cobra.Command {
-	var out, key, devKeyDir string
+	var out, key, devKeyDir, revision, sourceRepo, sourceCommit string
 	cmd := &cobra.Command{
 		Use:   "build DIR -o FILE",
 		Short: "Validate a bundle directory and write a reproducible .tar.gz",
@@ -78,6 +78,10 @@ schema validation), the admission config against its schema, the Rego rules,
 and the test files — and write FILE, a .tar.gz that depends only on the
 content (sorted entries, fixed times, owners and modes): building the same
 directory twice gives the same bytes.
+
+--revision, --source-repository and --source-commit set those .manifest fields
+in the archive (as CI does: --revision "$(date +%Y.%m.%d)-$BUILD" --source-commit
+"$(git rev-parse HEAD)"); a directory signature is then dropped.
 
 With --key (or --dev-key-dir for local development) the archive is signed in
 the same step; otherwise sign it with 'agentguard bundle sign'.`,
@@ -89,6 +93,28 @@ the same step; otherwise sign it with 'agentguard bundle sign'.`,
 			b, err := bundles.Read(args[0], bundles.Limits{})
 			if err != nil {
 				return bundleUsage("%v", err)
+			}
+			if revision != "" || sourceRepo != "" || sourceCommit != "" {
+				m := b.Manifest
+				if revision != "" {
+					m.Revision = revision
+				}
+				if sourceRepo != "" || sourceCommit != "" {
+					src := bundles.ManifestSource{}
+					if m.Source != nil {
+						src = *m.Source
+					}
+					if sourceRepo != "" {
+						src.Repository = sourceRepo
+					}
+					if sourceCommit != "" {
+						src.Commit = sourceCommit
+					}
+					m.Source = &src
+				}
+				if b, err = b.WithManifest(m); err != nil {
+					return bundleUsage("%v", err)
+				}
 			}
 			if _, err := compileBundle(cmd.Context(), b, cmd.ErrOrStderr()); err != nil {
 				return err
@@ -124,6 +150,9 @@ the same step; otherwise sign it with 'agentguard bundle sign'.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "archive to write (required)")
 	cmd.Flags().StringVar(&key, "key", "", "sign with this PEM private key")
 	cmd.Flags().StringVar(&devKeyDir, "dev-key-dir", "", "sign with the development key kept in this directory (created on first use)")
+	cmd.Flags().StringVar(&revision, "revision", "", "set the revision in .manifest")
+	cmd.Flags().StringVar(&sourceRepo, "source-repository", "", "set source.repository in .manifest")
+	cmd.Flags().StringVar(&sourceCommit, "source-commit", "", "set source.commit in .manifest")
 	return cmd
 }
 

@@ -268,6 +268,25 @@ func TestBundleDevKey(t *testing.T) {
 	if o, err := runCLI(t, "bundle", "verify", out, "--pubkey", filepath.Join(keyDir, bundles.DevPubKeyFile)); err != nil {
 		t.Fatalf("%v\n%s", err, o)
 	}
+	// CI stamps the revision and commit at build time.
+	if o, err := runCLI(t, "bundle", "build", "../../policies", "-o", out, "--dev-key-dir", keyDir,
+		"--revision", "2026.11.27-42", "--source-commit", "deadbeef"); err != nil {
+		t.Fatalf("%v\n%s", err, o)
+	}
+	b, err := bundles.Read(out, bundles.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Revision() != "2026.11.27-42" || b.Manifest.Source == nil || b.Manifest.Source.Commit != "deadbeef" ||
+		b.Manifest.Source.Repository != "https://github.com/agentguard/agentguard" {
+		t.Errorf("stamped manifest = %+v", b.Manifest)
+	}
+	if o, err := runCLI(t, "bundle", "verify", out, "--pubkey", filepath.Join(keyDir, bundles.DevPubKeyFile)); err != nil {
+		t.Fatalf("stamped bundle: %v\n%s", err, o)
+	}
+	if _, err := runCLI(t, "bundle", "build", "../../policies", "-o", out, "--revision", "has space"); exitCode(err) != 2 {
+		t.Errorf("invalid --revision: %v, want exit 2", err)
+	}
 }
 
 func keyIDOf(t *testing.T, pubPath string) string {
