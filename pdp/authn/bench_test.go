@@ -19,7 +19,7 @@ import (
 func BenchmarkTokenReviewCached(b *testing.B) {
 	f := &fakeAPIServer{}
 	f.set(jwt("tok"), saStatus("ns", "sa", nil))
-	a, err := NewTokenReview(TokenReviewOptions{Client: f.client().AuthenticationV1().TokenReviews(), Audience: testAudience})
+	a, err := NewTokenReview(TokenReviewOptions{Client: f.client().AuthenticationV1().TokenReviews(), Audience: testAudience, AllowUnboundTokens: true})
 	if err != nil {
 		b.Fatal(err)
 	}

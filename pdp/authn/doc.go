@@ -7,13 +7,14 @@
 //
 //   - [TokenReview]: Kubernetes ServiceAccount tokens sent as
 //     `Authorization: Bearer`, validated by the kube-apiserver's TokenReview
-//     API with the PDP's own audience required. Results are cached by the
-//     SHA-256 of the token until the earlier of the token's expiry and a short
-//     TTL (30s by default); refusals are cached briefly too. A token bound to
-//     a pod yields the pod's name and UID, and the apiserver refuses a bound
-//     token once its pod is gone (AG-SEC-007), so a stolen token dies with
-//     its pod within the cache TTL plus the apiserver's own 10s cache. The principal of
-//     `system:serviceaccount:<ns>:<sa>` is `Agent::"<ns>/<sa>"`.
+//     API with the PDP's own audience required. By default a token must be
+//     bound to a pod; it yields the pod's name and UID, and the apiserver
+//     refuses it once its pod is gone (AG-SEC-007). Results are cached by the
+//     SHA-256 of the token until the earlier of the token's expiry and a
+//     short TTL (30s by default), so a stolen token dies with its pod within
+//     that TTL plus the apiserver's own 10s cache; refusals are cached
+//     briefly too. The principal of `system:serviceaccount:<ns>:<sa>` is
+//     `Agent::"<ns>/<sa>"`.
 //   - [SPIFFE]: mutual TLS with SPIFFE X.509-SVIDs. The peer's certificate
 //     chain is verified against the trust bundle by the authenticator itself,
 //     not only at the handshake (a verified chain is remembered for up to a

@@ -204,8 +204,8 @@ func call(t *testing.T, url, token string) response {
 func TestEnvtestTokenReview(t *testing.T) {
 	cfg, c := startCluster(t)
 	ag := newAgent(t, c, "triage")
-	a, _ := newAuthenticator(t, cfg, authn.TokenReviewOptions{})
-	strict, _ := newAuthenticator(t, cfg, authn.TokenReviewOptions{RequireBoundPod: true})
+	a, _ := newAuthenticator(t, cfg, authn.TokenReviewOptions{AllowUnboundTokens: true})
+	strict, _ := newAuthenticator(t, cfg, authn.TokenReviewOptions{})
 	srv, strictSrv := pdpServer(t, a), pdpServer(t, strict)
 
 	t.Run("pod-bound token", func(t *testing.T) {
@@ -237,7 +237,7 @@ func TestEnvtestTokenReview(t *testing.T) {
 			t.Errorf("got %+v", r)
 		}
 		if r := call(t, strictSrv.URL, tok); r.status != http.StatusUnauthorized {
-			t.Errorf("RequireBoundPod: status %d, want 401", r.status)
+			t.Errorf("unbound token by default: status %d, want 401", r.status)
 		}
 	})
 	for _, tt := range []struct {
@@ -270,7 +270,7 @@ func TestEnvtestDeletedPod(t *testing.T) {
 	ag := newAgent(t, c, "ephemeral")
 	tok := ag.token(t, c, pdpAudience, true)
 	// No PDP-side cache, so that what is measured is the apiserver's answer.
-	a, _ := newAuthenticator(t, cfg, authn.TokenReviewOptions{CacheTTL: -1, NegativeCacheTTL: -1})
+	a, _ := newAuthenticator(t, cfg, authn.TokenReviewOptions{CacheTTL: -1, NegativeCacheTTL: -1, AllowUnboundTokens: true})
 	srv := pdpServer(t, a)
 	if r := call(t, srv.URL, tok); r.status != http.StatusOK || r.id.PodUID != string(ag.pod.UID) {
 		t.Fatalf("before deletion: %+v", r)

@@ -51,9 +51,13 @@ type TokenReviewOptions struct {
 	CacheSize int
 	// Timeout bounds one TokenReview call. Default 5s.
 	Timeout time.Duration
-	// RequireBoundPod refuses tokens that are not bound to a pod. Default
-	// false.
-	RequireBoundPod bool
+	// AllowUnboundTokens accepts ServiceAccount tokens that are not bound to
+	// a pod (say, from `kubectl create token` without --bound-object-kind
+	// Pod). Such a token outlives the workload it was issued for, which
+	// AG-SEC-007 forbids, and carries no pod UID to tell replicas apart
+	// (AG-SEC-002). Default false: the projected tokens the kubelet mounts
+	// are always pod-bound.
+	AllowUnboundTokens bool
 	// Principal maps a ServiceAccount to the Cedar principal. Default
 	// AgentPrincipal (Agent::"<ns>/<sa>").
 	Principal func(namespace, serviceAccount string) types.EntityUID
@@ -186,7 +190,7 @@ func (t *TokenReview) identity(st authenticationv1.TokenReviewStatus, token stri
 		Username:       st.User.Username,
 		Groups:         slices.Clone(st.User.Groups),
 	}
-	if t.opts.RequireBoundPod && (id.PodName == "" || id.PodUID == "") {
+	if !t.opts.AllowUnboundTokens && (id.PodName == "" || id.PodUID == "") {
 		return nil, unauthenticated("token of %s/%s is not bound to a pod", ns, sa)
 	}
 	// The apiserver has verified the token's signature, so its claims are

@@ -151,8 +151,8 @@ func TestTokenReviewIdentities(t *testing.T) {
 	f.set(jwt("tok-refused"), authenticationv1.TokenReviewStatus{Error: "invalid bearer token"})
 	f.set(jwt("tok-user"), authenticationv1.TokenReviewStatus{Authenticated: true, Audiences: []string{testAudience}, User: authenticationv1.UserInfo{Username: "alice"}})
 	f.set(jwt("tok-bad-sa"), authenticationv1.TokenReviewStatus{Authenticated: true, Audiences: []string{testAudience}, User: authenticationv1.UserInfo{Username: "system:serviceaccount:ns:a:b"}})
-	a := newTestTokenReview(t, f, TokenReviewOptions{})
-	strict := newTestTokenReview(t, f, TokenReviewOptions{RequireBoundPod: true})
+	a := newTestTokenReview(t, f, TokenReviewOptions{AllowUnboundTokens: true})
+	strict := newTestTokenReview(t, f, TokenReviewOptions{})
 
 	tests := []struct {
 		name    string
@@ -172,7 +172,7 @@ func TestTokenReviewIdentities(t *testing.T) {
 			PodName: "triage-7d9f", PodUID: "0b7c6c8e-1111-2222-3333-444455556666", CredentialID: "JTI=abc",
 			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:acme-agents", "system:authenticated"},
 		}},
-		{name: "unbound refused when binding required", a: strict, token: jwt("tok-plain"), wantErr: ErrUnauthenticated},
+		{name: "unbound refused by default", a: strict, token: jwt("tok-plain"), wantErr: ErrUnauthenticated},
 		{name: "other audience", a: a, token: jwt("tok-other-aud"), wantErr: ErrUnauthenticated},
 		{name: "no audience in status", a: a, token: jwt("tok-no-aud"), wantErr: ErrUnauthenticated},
 		{name: "refused", a: a, token: jwt("tok-refused"), wantErr: ErrUnauthenticated},
@@ -221,7 +221,7 @@ func TestTokenReviewCache(t *testing.T) {
 	shortLived := jwtWithExp(t, clk.now().Add(time.Minute+20*time.Second), "short")
 	f.set(longLived, saStatus("ns", "long", nil))
 	f.set(shortLived, saStatus("ns", "short", nil))
-	a := newTestTokenReview(t, f, TokenReviewOptions{Now: clk.now, CacheTTL: time.Minute, NegativeCacheTTL: 5 * time.Second})
+	a := newTestTokenReview(t, f, TokenReviewOptions{Now: clk.now, CacheTTL: time.Minute, NegativeCacheTTL: 5 * time.Second, AllowUnboundTokens: true})
 
 	auth := func(token string) (*Identity, error) { return a.Authenticate(bearerRequest(token)) }
 	mustCalls := func(want int64) {
@@ -286,7 +286,7 @@ func TestTokenReviewCacheWithoutExpClaim(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
 	f := &fakeAPIServer{}
 	f.set(jwt("opaque"), saStatus("ns", "sa", nil))
-	a := newTestTokenReview(t, f, TokenReviewOptions{Now: clk.now, CacheTTL: 30 * time.Second})
+	a := newTestTokenReview(t, f, TokenReviewOptions{Now: clk.now, CacheTTL: 30 * time.Second, AllowUnboundTokens: true})
 	for range 3 {
 		if _, err := a.Authenticate(bearerRequest(jwt("opaque"))); err != nil {
 			t.Fatal(err)
@@ -305,7 +305,7 @@ func TestTokenReviewCacheDisabled(t *testing.T) {
 	t.Parallel()
 	f := &fakeAPIServer{}
 	f.set(jwt("t"), saStatus("ns", "sa", nil))
-	a := newTestTokenReview(t, f, TokenReviewOptions{CacheTTL: -1, NegativeCacheTTL: -1})
+	a := newTestTokenReview(t, f, TokenReviewOptions{CacheTTL: -1, NegativeCacheTTL: -1, AllowUnboundTokens: true})
 	for range 3 {
 		if _, err := a.Authenticate(bearerRequest(jwt("t"))); err != nil {
 			t.Fatal(err)
@@ -323,7 +323,7 @@ func TestTokenReviewCacheBounded(t *testing.T) {
 	for i := range 20 {
 		f.set(jwt(fmt.Sprintf("t%d", i)), saStatus("ns", fmt.Sprintf("sa%d", i), nil))
 	}
-	a := newTestTokenReview(t, f, TokenReviewOptions{CacheSize: 5})
+	a := newTestTokenReview(t, f, TokenReviewOptions{CacheSize: 5, AllowUnboundTokens: true})
 	for i := range 20 {
 		if _, err := a.Authenticate(bearerRequest(jwt(fmt.Sprintf("t%d", i)))); err != nil {
 			t.Fatal(err)
@@ -375,7 +375,7 @@ func TestTokenReviewSharesConcurrentReviews(t *testing.T) {
 	t.Parallel()
 	f := &fakeAPIServer{delay: 50 * time.Millisecond}
 	f.set(jwt("t"), saStatus("ns", "sa", nil))
-	a := newTestTokenReview(t, f, TokenReviewOptions{})
+	a := newTestTokenReview(t, f, TokenReviewOptions{AllowUnboundTokens: true})
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
