@@ -266,6 +266,7 @@ func forge(token string) string {
 // TestEnvtestDeletedPod: a token bound to a pod stops working once the pod
 // is gone (AG-SEC-007 (b)); the apiserver checks the pod in TokenReview.
 func TestEnvtestDeletedPod(t *testing.T) {
+	t.Parallel() // mostly waiting for the apiserver's cache to expire
 	cfg, c := startCluster(t)
 	ag := newAgent(t, c, "ephemeral")
 	tok := ag.token(t, c, pdpAudience, true)
@@ -296,10 +297,16 @@ func TestEnvtestDeletedPod(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
 
-	// The same holds for a deleted ServiceAccount.
+// TestEnvtestDeletedServiceAccount: a token stops working once its
+// ServiceAccount is gone.
+func TestEnvtestDeletedServiceAccount(t *testing.T) {
+	t.Parallel()
+	cfg, c := startCluster(t)
+	a, _ := newAuthenticator(t, cfg, authn.TokenReviewOptions{CacheTTL: -1, NegativeCacheTTL: -1})
 	ag2 := newAgent(t, c, "retired")
-	tok2 := ag2.token(t, c, pdpAudience, false)
+	tok2 := ag2.token(t, c, pdpAudience, true)
 	if _, err := a.Authenticate(bearer(tok2)); err != nil {
 		t.Fatal(err)
 	}
