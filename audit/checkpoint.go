@@ -14,9 +14,9 @@ import (
 
 // Errors of checkpoint verification.
 var (
-	// ErrBadSignature: a checkpoint's signature does not verify.
+	// ErrBadSignature means that a checkpoint's signature does not verify.
 	ErrBadSignature = errors.New("checkpoint signature does not verify")
-	// ErrWrongKey: a checkpoint names a key other than the one given.
+	// ErrWrongKey means that a checkpoint names a key other than the one given.
 	ErrWrongKey = errors.New("checkpoint signed by another key")
 )
 

@@ -11,10 +11,10 @@ import (
 
 // Errors that callers can test with errors.Is.
 var (
-	// ErrMalformed: a record or checkpoint line is not valid JSON of the
+	// ErrMalformed means that a record or checkpoint line is not valid JSON of the
 	// expected shape, or not in canonical form.
 	ErrMalformed = errors.New("malformed")
-	// ErrHashMismatch: a record's hash is not the hash of its content.
+	// ErrHashMismatch means that a record's hash is not the hash of its content.
 	ErrHashMismatch = errors.New("hash does not match content")
 )
 

@@ -8,7 +8,7 @@ import (
 	"os"
 )
 
-// ErrLocked: another Log has the directory open.
+// ErrLocked means that another Log has the directory open.
 var ErrLocked = errors.New("log directory is in use by another writer")
 
 // lockDir creates dir/LOCK exclusively; without flock a stale LOCK file

@@ -9,7 +9,7 @@ import (
 	"syscall"
 )
 
-// ErrLocked: another Log has the directory open.
+// ErrLocked means that another Log has the directory open.
 var ErrLocked = errors.New("log directory is in use by another writer")
 
 // lockDir takes an exclusive advisory lock on dir/LOCK so that two writers

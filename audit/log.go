@@ -13,9 +13,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// ErrClosed: the Log is closed.
-var ErrClosed = errors.New("audit log closed")
-
 // Log is an open decision log. Append is safe for concurrent use; one
 // writer goroutine does everything else.
 type Log struct {

@@ -33,7 +33,7 @@ func readAll(t *testing.T, dir string) []Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	var out []Record
 	for {
 		r, _, err := c.Next()

@@ -168,7 +168,7 @@ func readSegment(dir string, seg segment) ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	lr := newLineReader(f)
 	var (
 		recs []Record

@@ -16,12 +16,12 @@ func TestCursorFollowsLiveLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	c, err := OpenCursor(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if _, _, err := c.Next(); !errors.Is(err, io.EOF) {
 		t.Fatalf("empty log: Next = %v, want io.EOF", err)
 	}
@@ -60,7 +60,7 @@ func TestCursorFollowsLiveLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c2.Close()
+	defer func() { _ = c2.Close() }()
 	r, _, err := c2.Next()
 	if err != nil || r.Seq != 101 {
 		t.Errorf("OpenCursor(after 100).Next = %d, %v; want record 101", r.Seq, err)

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 )
 
-// ErrCorrupt: Open found damage that a crash cannot explain (inside the
+// ErrCorrupt means that Open found damage that a crash cannot explain (inside the
 // checkpointed part of the log, or in the checkpoints); it refuses to
 // append to such a log. Run Verify for details.
 var ErrCorrupt = errors.New("log is damaged")
@@ -33,7 +33,7 @@ func scanSegment(dir string, seg segment) (segmentScan, error) {
 	if err != nil {
 		return s, fmt.Errorf("open segment: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
 		return s, fmt.Errorf("stat segment: %w", err)
@@ -145,8 +145,8 @@ func recoverLog(dir string, opts *Options) (w *writer, note string, err error) {
 			if err != nil {
 				return nil, "", err
 			}
-			if ps.problem != nil || ps.good != ps.size {
-				return nil, "", fmt.Errorf("%w: segment %s: %v", ErrCorrupt, prev.name, ps.problem)
+			if ps.problem != nil {
+				return nil, "", fmt.Errorf("%w: segment %s: %w", ErrCorrupt, prev.name, ps.problem)
 			}
 			if ps.lastSeq+1 != seg.first {
 				return nil, "", fmt.Errorf("%w: segment %s ends at seq %d but %s starts at %d", ErrCorrupt, prev.name, ps.lastSeq, seg.name, seg.first)
@@ -159,8 +159,11 @@ func recoverLog(dir string, opts *Options) (w *writer, note string, err error) {
 		}
 	}
 	if last != nil && last.Seq > lastSeq {
-		return nil, "", fmt.Errorf("%w: the last checkpoint covers %d records but the log ends at seq %d (%s: %v)",
-			ErrCorrupt, last.Seq, lastSeq, seg.name, scan.problem)
+		err := fmt.Errorf("%w: the last checkpoint covers %d records but the log ends at seq %d", ErrCorrupt, last.Seq, lastSeq)
+		if scan.problem != nil {
+			err = fmt.Errorf("%w (%s: %w)", err, seg.name, scan.problem)
+		}
+		return nil, "", err
 	}
 	if last != nil && last.Seq == lastSeq && last.Head != lastHash {
 		return nil, "", fmt.Errorf("%w: record %d does not match the last checkpoint", ErrCorrupt, lastSeq)

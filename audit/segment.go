@@ -132,7 +132,7 @@ func readCheckpoints(dir string) (checkpointFile, error) {
 	if err != nil {
 		return out, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var buf []byte
 	lr := newLineReader(f)
 	for n := 1; ; n++ {

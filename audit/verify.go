@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// ErrTampered: the log fails verification. Verify returns it inside a
+// ErrTampered means that the log fails verification. Verify returns it inside a
 // *VerifyError that says where.
 var ErrTampered = errors.New("decision log fails verification")
 
@@ -153,7 +153,7 @@ func (v *verifier) checkpoints(pub ed25519.PublicKey) error {
 	if err != nil {
 		return fmt.Errorf("open checkpoints: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	lr := newLineReader(f)
 	var buf []byte
 	for n := 1; ; n++ {
@@ -208,7 +208,7 @@ func (v *verifier) segment(seg segment, last bool) error {
 	if err != nil {
 		return fmt.Errorf("open segment: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	lr := newLineReader(f)
 	var buf []byte
 	for n := 1; ; n++ {

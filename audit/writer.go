@@ -280,7 +280,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("sync log directory: %w", err)
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync log directory: %w", err)
 	}

@@ -73,7 +73,7 @@ func runAuditTail(ctx context.Context, dir string, o *auditTailOptions, out io.W
 	if err != nil {
 		return readFailed(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	t := time.NewTicker(o.poll)
 	defer t.Stop()
 	for {
@@ -183,7 +183,7 @@ func runAuditQuery(dir string, o *auditQueryOptions, now time.Time, out io.Write
 	if err != nil {
 		return readFailed(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	n := 0
 	for o.limit == 0 || n < o.limit {
 		r, _, err := c.Next()
