@@ -76,6 +76,11 @@ func reloadBundle(ctx context.Context, srv *webhook.Server, dir string, log *slo
 			return
 		case <-t.C:
 		}
+		rev, err := guardrails.BundleRevision(dir)
+		if err == nil && rev == srv.Engine().Revision() {
+			lastErr = ""
+			continue // unchanged: nothing to compile
+		}
 		e, err := guardrails.LoadBundle(ctx, dir)
 		if err != nil {
 			if err.Error() != lastErr { // log each new problem once, not every tick
@@ -85,9 +90,7 @@ func reloadBundle(ctx context.Context, srv *webhook.Server, dir string, log *slo
 			continue
 		}
 		lastErr = ""
-		if e.Revision() != srv.Engine().Revision() {
-			srv.SetEngine(e)
-			log.Info("admission config reloaded", "bundle", dir, "revision", e.Revision())
-		}
+		srv.SetEngine(e)
+		log.Info("admission config reloaded", "bundle", dir, "revision", e.Revision())
 	}
 }

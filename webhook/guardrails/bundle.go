@@ -34,17 +34,50 @@ func LoadBundle(ctx context.Context, dir string) (*Engine, error) {
 
 // LoadBundleFS is LoadBundle over a file system; name is used in errors.
 func LoadBundleFS(ctx context.Context, fsys fs.FS, name string) (*Engine, error) {
-	h := sha256.New()
+	b, err := readBundle(fsys, name)
+	if err != nil {
+		return nil, err
+	}
 	cfg := DefaultConfig()
+	if b.config != nil {
+		if cfg, err = ParseConfig(b.config); err != nil {
+			return nil, fmt.Errorf("load bundle %q: %s: %w", name, ConfigFile, err)
+		}
+	}
+	e, err := New(ctx, Options{Config: cfg, Rules: b.rules, Revision: b.revision})
+	if err != nil {
+		return nil, fmt.Errorf("load bundle %q: %w", name, err)
+	}
+	return e, nil
+}
+
+// BundleRevision returns the revision LoadBundle would give the bundle in
+// dir, without parsing or compiling anything, so a watcher can rebuild the
+// engine only when the revision changes.
+func BundleRevision(dir string) (string, error) {
+	b, err := readBundle(os.DirFS(dir), dir)
+	if err != nil {
+		return "", err
+	}
+	return b.revision, nil
+}
+
+type bundleFiles struct {
+	config   []byte // nil when absent
+	rules    map[string]string
+	revision string
+}
+
+func readBundle(fsys fs.FS, name string) (*bundleFiles, error) {
+	h := sha256.New()
+	b := &bundleFiles{rules: map[string]string{}}
 	data, err := fs.ReadFile(fsys, ConfigFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return nil, fmt.Errorf("load bundle %q: %w", name, err)
 	default:
-		if cfg, err = ParseConfig(data); err != nil {
-			return nil, fmt.Errorf("load bundle %q: %s: %w", name, ConfigFile, err)
-		}
+		b.config = data
 		h.Write([]byte(ConfigFile + "\x00"))
 		h.Write(data)
 	}
@@ -53,7 +86,6 @@ func LoadBundleFS(ctx context.Context, fsys fs.FS, name string) (*Engine, error)
 		return nil, fmt.Errorf("load bundle %q: %w", name, err)
 	}
 	slices.Sort(files)
-	rules := map[string]string{}
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.rego") {
 			continue // Rego unit tests belong to `opa test`, not to admission
@@ -62,13 +94,10 @@ func LoadBundleFS(ctx context.Context, fsys fs.FS, name string) (*Engine, error)
 		if err != nil {
 			return nil, fmt.Errorf("load bundle %q: %w", name, err)
 		}
-		rules[filepath.ToSlash(path.Join(name, f))] = string(src)
+		b.rules[filepath.ToSlash(path.Join(name, f))] = string(src)
 		h.Write([]byte(f + "\x00"))
 		h.Write(src)
 	}
-	e, err := New(ctx, Options{Config: cfg, Rules: rules, Revision: hex.EncodeToString(h.Sum(nil))[:16]})
-	if err != nil {
-		return nil, fmt.Errorf("load bundle %q: %w", name, err)
-	}
-	return e, nil
+	b.revision = hex.EncodeToString(h.Sum(nil))[:16]
+	return b, nil
 }
