@@ -37,7 +37,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "json", "log format: json or text")
-	root.AddCommand(newServeCmd(g), newAdmitCmd(g), newBundleCmd(g), newCheckCmd(g), newDevCmd(g), newAuditCmd(g), newVersionCmd())
+	root.AddCommand(newServeCmd(g), newAdmitCmd(g), newBundleCmd(g), newCheckCmd(g), newDevCmd(g), newAuditCmd(g), newConformanceCmd(g), newVersionCmd())
 	return root
 }
 
