@@ -20,9 +20,11 @@ RUN_DIR  := $(BIN)/run
 ##@ Main
 
 .PHONY: run
-run: build ## Run the PDP and the admission webhook on localhost with the default bundle (policies/)
+run: build ## Run the PDP and the admission webhook on localhost with the default bundle (policies/), signed with a dev key
 	$(BIN)/agentguard dev tokens --bundle policies/ --out $(RUN_DIR)/tokens
-	$(BIN)/agentguard serve --pdp --webhook --bundle policies/ --self-signed --data-dir $(RUN_DIR) \
+	$(BIN)/agentguard bundle build policies/ -o $(RUN_DIR)/bundle.tar.gz --dev-key-dir $(AGENTGUARD_CACHE)/dev-keys
+	$(BIN)/agentguard serve --pdp --webhook --bundle $(RUN_DIR)/bundle.tar.gz \
+	  --bundle-pubkey $(AGENTGUARD_CACHE)/dev-keys/bundle-signing.pub.pem --self-signed --data-dir $(RUN_DIR) \
 	  --auth-token-file $(RUN_DIR)/tokens/tokens.yaml --log-format text
 
 .PHONY: test

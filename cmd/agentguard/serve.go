@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -22,6 +23,11 @@ type serveOptions struct {
 	pdp     bool
 	webhook bool
 	bundle  string
+
+	bundlePubKeys            []string
+	insecureSkipBundleVerify bool
+	bundleMinRevision        string
+	bundlePollInterval       time.Duration
 
 	pdpAddr string
 	dataDir string
@@ -71,7 +77,11 @@ Traces are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
 	f := cmd.Flags()
 	f.BoolVar(&o.pdp, "pdp", false, "run the policy decision point")
 	f.BoolVar(&o.webhook, "webhook", false, "run the admission webhook")
-	f.StringVar(&o.bundle, "bundle", "policies/", "bundle directory (its pdp/ and admission/ parts)")
+	f.StringVar(&o.bundle, "bundle", "policies/", "bundle source: a directory (watched), a .tar.gz file, https://... or oci://...")
+	f.StringArrayVar(&o.bundlePubKeys, "bundle-pubkey", nil, "PEM public key that bundle signatures must verify against (repeatable)")
+	f.BoolVar(&o.insecureSkipBundleVerify, "insecure-skip-bundle-verify", false, "INSECURE: activate bundles without verifying their signature (editing policies/ live)")
+	f.StringVar(&o.bundleMinRevision, "bundle-min-revision", "", "refuse bundles older than this revision (replay protection)")
+	f.DurationVar(&o.bundlePollInterval, "bundle-poll-interval", 30*time.Second, "how often https:// and oci:// sources are polled")
 	f.StringVar(&o.pdpAddr, "pdp-addr", "127.0.0.1:8181", "PDP listen address")
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "directory for local state: the standalone grant store and the generated binding-token key")
 	f.StringVar(&o.authTokenFile, "auth-token-file", "", "static token file (hashes of bearer tokens and their principals) for standalone and dev use")
@@ -128,12 +138,20 @@ func runServe(parent context.Context, o *serveOptions, log *slog.Logger) error {
 		_ = tel.Shutdown(sctx)
 	}()
 
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	p, err := newProcess(o, tel, log)
+	if err != nil {
+		return err
+	}
 	grp, ctx := errgroup.WithContext(ctx)
+	grp.Go(func() error { return p.bundles.Run(ctx) })
 	if o.pdp {
-		grp.Go(func() error { return runPDP(ctx, o, tel, log) })
+		grp.Go(func() error { return runPDP(ctx, o, p, tel, log) })
 	}
 	if o.webhook {
-		grp.Go(func() error { return runWebhook(ctx, o, tel, log) })
+		grp.Go(func() error { return runWebhook(ctx, o, p, tel, log) })
 	}
 	err = grp.Wait()
 	if errors.Is(err, context.Canceled) {

@@ -14,35 +14,24 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
+	"github.com/agentguard/agentguard/internal/httpx"
 	"github.com/agentguard/agentguard/internal/telemetry"
-	"github.com/agentguard/agentguard/pdp"
 	"github.com/agentguard/agentguard/pdp/authn"
 	"github.com/agentguard/agentguard/pdp/authzen"
 	"github.com/agentguard/agentguard/pdp/grants"
 )
 
-// runPDP loads the bundle's Cedar part and serves the AuthZEN API until ctx
-// ends. An invalid bundle stops the server before it listens: the PDP never
-// answers from a policy set it could not validate.
-func runPDP(ctx context.Context, o *serveOptions, tel *telemetry.Telemetry, log *slog.Logger) error {
+// runPDP serves the AuthZEN API with the process's active bundle until ctx
+// ends. Until a verified bundle is active, /readyz is false and decisions
+// are 503: the PDP never answers from no policy.
+func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Telemetry, log *slog.Logger) error {
 	log = log.With("component", "pdp")
-	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	live := pdp.NewGrants()
-	var current atomic.Pointer[pdp.Engine]
-	eng, err := pdp.Load(o.bundle, pdp.Options{Grants: live})
-	if err != nil {
-		return fmt.Errorf("load bundle %q: %w", o.bundle, err)
-	}
-	current.Store(eng)
-	log.Info("bundle loaded", "bundle", o.bundle, "revision", eng.Revision(), "policies", eng.PolicyCount())
+	live := p.grants
 
 	authenticator, tlsCfg, err := pdpAuthn(o, log)
 	if err != nil {
@@ -57,7 +46,7 @@ func runPDP(ctx context.Context, o *serveOptions, tel *telemetry.Telemetry, log 
 	if err != nil {
 		return err
 	}
-	svc, err := grants.NewService(grants.Options{Store: store, Engines: current.Load, Signer: signer})
+	svc, err := grants.NewService(grants.Options{Store: store, Engines: p.PDP, Signer: signer})
 	if err != nil {
 		return err
 	}
@@ -69,7 +58,7 @@ func runPDP(ctx context.Context, o *serveOptions, tel *telemetry.Telemetry, log 
 	go grants.Janitor(ctx, store, live, time.Now, time.Minute)
 
 	api, err := authzen.New(authzen.Options{
-		Engines:                      authzen.EngineFunc(current.Load),
+		Engines:                      authzen.EngineFunc(p.PDP),
 		Log:                          log,
 		MeterProvider:                tel.MeterProvider,
 		TracerProvider:               tel.TracerProvider,
@@ -88,8 +77,13 @@ func runPDP(ctx context.Context, o *serveOptions, tel *telemetry.Telemetry, log 
 	if err != nil {
 		return err
 	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"bundle": p.bundles.Status(), "grants": map[string]any{"store": o.grantStore, "live": live.Len()}})
+	})
+	mux.Handle("/", api)
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           mux,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
@@ -16,16 +15,10 @@ import (
 
 	"github.com/agentguard/agentguard/internal/telemetry"
 	"github.com/agentguard/agentguard/webhook"
-	"github.com/agentguard/agentguard/webhook/guardrails"
 )
 
-// bundleReloadInterval is how often the webhook re-reads the bundle's
-// admission part; a changed revision is compiled and swapped in, a broken
-// one is logged and the last good one stays active.
-const bundleReloadInterval = 10 * time.Second
-
 // runWebhook runs the admission webhook until ctx ends.
-func runWebhook(ctx context.Context, o *serveOptions, tel *telemetry.Telemetry, log *slog.Logger) error {
+func runWebhook(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Telemetry, log *slog.Logger) error {
 	log = log.With("component", "webhook")
 	crlog.SetLogger(logr.FromSlogHandler(log.Handler()))
 
@@ -56,41 +49,9 @@ func runWebhook(ctx context.Context, o *serveOptions, tel *telemetry.Telemetry, 
 	if err != nil {
 		return err
 	}
-	e, err := guardrails.LoadBundle(ctx, o.bundle)
-	if err != nil {
-		return err
-	}
-	srv.SetEngine(e)
-	log.Info("admission config loaded", "bundle", o.bundle, "revision", e.Revision(), "addr", o.webhookAddr)
-	go reloadBundle(ctx, srv, o.bundle, log)
+	p.onActivate(func(a *activation) {
+		srv.SetEngine(a.admission)
+		log.Info("admission config active", "revision", a.revision, "addr", o.webhookAddr)
+	})
 	return srv.Start(ctx)
-}
-
-func reloadBundle(ctx context.Context, srv *webhook.Server, dir string, log *slog.Logger) {
-	t := time.NewTicker(bundleReloadInterval)
-	defer t.Stop()
-	lastErr := ""
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		rev, err := guardrails.BundleRevision(dir)
-		if err == nil && rev == srv.Engine().Revision() {
-			lastErr = ""
-			continue // unchanged: nothing to compile
-		}
-		e, err := guardrails.LoadBundle(ctx, dir)
-		if err != nil {
-			if err.Error() != lastErr { // log each new problem once, not every tick
-				log.Error("bundle reload failed; keeping the last good admission config", "bundle", dir, "revision", srv.Engine().Revision(), "error", err)
-			}
-			lastErr = err.Error()
-			continue
-		}
-		lastErr = ""
-		srv.SetEngine(e)
-		log.Info("admission config reloaded", "bundle", dir, "revision", e.Revision())
-	}
 }
