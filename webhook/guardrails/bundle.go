@@ -51,17 +51,6 @@ func LoadBundleFS(ctx context.Context, fsys fs.FS, name string) (*Engine, error)
 	return e, nil
 }
 
-// BundleRevision returns the revision LoadBundle would give the bundle in
-// dir, without parsing or compiling anything, so a watcher can rebuild the
-// engine only when the revision changes.
-func BundleRevision(dir string) (string, error) {
-	b, err := readBundle(os.DirFS(dir), dir)
-	if err != nil {
-		return "", err
-	}
-	return b.revision, nil
-}
-
 type bundleFiles struct {
 	config   []byte // nil when absent
 	rules    map[string]string

@@ -127,10 +127,7 @@ func TestDefaultBundle(t *testing.T) {
 	if !e.HasRules() || len(e.Config().AllowedRegistries) == 0 {
 		t.Errorf("default bundle: rules=%v registries=%v", e.HasRules(), e.Config().AllowedRegistries)
 	}
-	rev, err := BundleRevision(dir)
-	if err != nil || rev != e.Revision() {
-		t.Errorf("BundleRevision = %q, %v; engine revision %q", rev, err, e.Revision())
-	}
+
 }
 
 func TestRegoRules(t *testing.T) {
