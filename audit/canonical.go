@@ -80,15 +80,19 @@ func appendNumber(b []byte, f float64) ([]byte, error) {
 	if f == 0 { // also -0
 		return append(b, '0'), nil
 	}
+	// Integers below 2^53 print as themselves.
+	if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		return strconv.AppendInt(b, int64(f), 10), nil
+	}
 	if f < 0 {
 		b = append(b, '-')
 		f = -f
 	}
 	// Shortest round-trip digits d1d2...dk and exponent: f = 0.d1...dk × 10^n.
-	var tmp [32]byte
+	var tmp, dig [32]byte
 	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, 64) // d.ddde±xx
 	mant, exp, _ := bytes.Cut(e, []byte{'e'})
-	digits := make([]byte, 0, len(mant))
+	digits := dig[:0]
 	for _, c := range mant {
 		if c != '.' {
 			digits = append(digits, c)

@@ -24,13 +24,16 @@ func sealRecord(b []byte, r *Record) []byte {
 	start := len(b)
 	b, at := appendRecordAt(b, r)
 	sum := sha256.Sum256(b[start:])
-	r.Hash = hex.EncodeToString(sum[:])
+	var hx [64]byte
+	hex.Encode(hx[:], sum[:])
+	r.Hash = string(hx[:])
 	// Splice the hash member in where the encoder would have put it.
-	member := make([]byte, 0, 76)
+	var mem [76]byte
+	member := mem[:0]
 	if at == start+1 { // first member
-		member = append(append(append(member, `"hash":"`...), r.Hash...), `",`...)
+		member = append(append(append(member, `"hash":"`...), hx[:]...), `",`...)
 	} else {
-		member = append(append(append(member, `,"hash":"`...), r.Hash...), '"')
+		member = append(append(append(member, `,"hash":"`...), hx[:]...), '"')
 	}
 	b = append(b, member...) // grow
 	copy(b[at+len(member):], b[at:len(b)-len(member)])

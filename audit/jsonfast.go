@@ -52,7 +52,20 @@ func (p *canonParser) ws() {
 // canonicalJSON parses all of in and returns its canonical form, redacted
 // by r when r is not nil.
 func canonicalJSON(in []byte, r *Redactor) ([]byte, error) {
-	p := canonParser{in: in, r: r}
+	var p canonParser
+	return p.run(in, r)
+}
+
+// run is canonicalJSON with p's scratch buffers, which the writer reuses
+// from record to record.
+func (p *canonParser) run(in []byte, r *Redactor) ([]byte, error) {
+	p.in, p.pos, p.r, p.path, p.depth = in, 0, r, p.path[:0], 0
+	defer func() {
+		p.in, p.r = nil, nil
+		for i := range p.mems {
+			clear(p.mems[i][:cap(p.mems[i])]) // drop key strings
+		}
+	}()
 	p.ws()
 	out, err := p.value(make([]byte, 0, len(in)), r != nil)
 	if err != nil {

@@ -34,6 +34,7 @@ type writer struct {
 
 	buf     []byte       // encoded records not yet written
 	pending []pendingRec // the records in buf
+	parser  canonParser  // scratch for redacting Args
 
 	seq           uint64 // last record buffered
 	head          string // its hash
@@ -87,7 +88,7 @@ func (l *Log) prepare(r *Record) {
 	r.Policies = cleanList(r.Policies)
 	r.Delegation = cleanList(r.Delegation)
 	if len(r.Args) != 0 {
-		args, err := l.redactor.Load().RedactArgs(r.Args)
+		args, err := l.w.parser.run(r.Args, l.redactor.Load())
 		switch {
 		case err != nil:
 			r.Args = appendString(nil, "[args removed: not valid JSON]")
