@@ -43,6 +43,9 @@ type serveOptions struct {
 	grantStore          string
 	grantSigningKeyFile string
 	pdpBaseURL          string
+	allowUnboundTokens  bool
+	agentRegistry       bool
+	defaultTenant       string
 	grantNamespace      string
 
 	webhookAddr string
@@ -87,6 +90,9 @@ Traces are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
 	f.StringVar(&o.authTokenFile, "auth-token-file", "", "static token file (hashes of bearer tokens and their principals) for standalone and dev use")
 	f.BoolVar(&o.authKubernetes, "auth-kubernetes", false, "authenticate PDP callers by Kubernetes ServiceAccount tokens (TokenReview)")
 	f.StringVar(&o.authAudience, "auth-audience", "agentguard-pdp", "audience the ServiceAccount tokens must be issued for")
+	f.BoolVar(&o.allowUnboundTokens, "auth-allow-unbound-tokens", false, "accept ServiceAccount tokens not bound to a pod (they outlive their pod: AG-SEC-007)")
+	f.BoolVar(&o.agentRegistry, "agent-registry", false, "take Agent entities from the cluster: ServiceAccounts labelled agentguard.io/agent, tenant from the namespace label agentguard.io/tenant")
+	f.StringVar(&o.defaultTenant, "agent-registry-default-tenant", "", "tenant of registered agents whose namespace has no agentguard.io/tenant label (default: leave them out)")
 	f.StringVar(&o.pdpTLSCertDir, "pdp-tls-cert-dir", "", "serve the PDP over TLS with tls.crt and tls.key from this directory")
 	f.StringVar(&o.spiffeTrustDomain, "spiffe-trust-domain", "", "accept mTLS callers with X.509-SVIDs of this trust domain (needs --pdp-tls-cert-dir and --spiffe-bundle)")
 	f.StringVar(&o.spiffeBundle, "spiffe-bundle", "", "PEM file with the trust domain's X.509 authorities")
@@ -144,6 +150,12 @@ func runServe(parent context.Context, o *serveOptions, log *slog.Logger) error {
 	p, err := newProcess(o, tel, log)
 	if err != nil {
 		return err
+	}
+	if p.registry != nil {
+		if err := p.registry.Start(ctx); err != nil {
+			return fmt.Errorf("agent registry: %w", err)
+		}
+		log.Info("agent registry synced", "agents", p.registry.Len())
 	}
 	grp, ctx := errgroup.WithContext(ctx)
 	grp.Go(func() error { return p.bundles.Run(ctx) })

@@ -7,13 +7,19 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cedar-policy/cedar-go/types"
+	"k8s.io/client-go/kubernetes"
+	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/agentguard/agentguard/bundles"
 	"github.com/agentguard/agentguard/bundles/check"
 	"github.com/agentguard/agentguard/internal/telemetry"
 	"github.com/agentguard/agentguard/pdp"
+	"github.com/agentguard/agentguard/pdp/registry"
 	"github.com/agentguard/agentguard/webhook/guardrails"
 )
 
@@ -29,9 +35,10 @@ type activation struct {
 // process is what the PDP and the webhook of one `agentguard serve` share:
 // the active bundle and the live grants.
 type process struct {
-	active  atomic.Pointer[activation]
-	grants  *pdp.Grants
-	bundles *bundles.Manager
+	active   atomic.Pointer[activation]
+	grants   *pdp.Grants
+	bundles  *bundles.Manager
+	registry *registry.Registry // nil without --agent-registry
 
 	mu        sync.Mutex
 	listeners []func(*activation)
@@ -71,6 +78,21 @@ func (p *process) activate(a *activation) {
 // copy kept in the data directory.
 func newProcess(o *serveOptions, tel *telemetry.Telemetry, log *slog.Logger) (*process, error) {
 	p := &process{grants: pdp.NewGrants()}
+	var entities types.EntityGetter
+	if o.agentRegistry {
+		cfg, err := crconfig.GetConfig()
+		if err != nil {
+			return nil, fmt.Errorf("--agent-registry: %w", err)
+		}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if p.registry, err = registry.New(registry.Options{Client: cs, DefaultTenant: o.defaultTenant}); err != nil {
+			return nil, err
+		}
+		entities = p.registry
+	}
 	var keys []crypto.PublicKey
 	for _, f := range o.bundlePubKeys {
 		k, err := bundles.ReadPublicKeyFile(f)
@@ -100,9 +122,14 @@ func newProcess(o *serveOptions, tel *telemetry.Telemetry, log *slog.Logger) (*p
 			log.Info("bundle activated", "source", e.Source, "name", e.Name, "revision", e.Revision, "signer", e.Signer)
 		},
 		Activate: func(ctx context.Context, b *bundles.Bundle) error {
-			c, err := check.Compile(ctx, b, check.Options{PDP: pdp.Options{Grants: p.grants}})
+			c, err := check.Compile(ctx, b, check.Options{PDP: pdp.Options{Grants: p.grants, Entities: entities}})
 			if err != nil {
 				return err
+			}
+			if p.registry != nil {
+				if err := p.registry.SetSchema(bundleSchema(b)); err != nil {
+					return fmt.Errorf("agent registry: %w", err)
+				}
 			}
 			if o.pdp && c.PDP == nil {
 				return errors.New("bundle has no pdp/ part, which the PDP needs")
@@ -119,4 +146,15 @@ func newProcess(o *serveOptions, tel *telemetry.Telemetry, log *slog.Logger) (*p
 	}
 	p.bundles = m
 	return p, nil
+}
+
+// bundleSchema returns the bundle's Cedar schema file, or nil.
+func bundleSchema(b *bundles.Bundle) []byte {
+	for _, f := range b.Files() {
+		if strings.HasPrefix(f, "pdp/") && strings.HasSuffix(f, ".cedarschema") {
+			data, _ := b.ReadFile(f)
+			return data
+		}
+	}
+	return nil
 }

@@ -164,7 +164,9 @@ func pdpAuthn(o *serveOptions, log *slog.Logger) (authn.Authenticator, *tls.Conf
 		if err != nil {
 			return nil, nil, err
 		}
-		tr, err := authn.NewTokenReview(authn.TokenReviewOptions{Client: cs.AuthenticationV1().TokenReviews(), Audience: o.authAudience})
+		tr, err := authn.NewTokenReview(authn.TokenReviewOptions{
+			Client: cs.AuthenticationV1().TokenReviews(), Audience: o.authAudience, AllowUnboundTokens: o.allowUnboundTokens,
+		})
 		if err != nil {
 			return nil, nil, err
 		}

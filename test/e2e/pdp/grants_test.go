@@ -113,7 +113,8 @@ func startReplica(t *testing.T, env *envtest.Environment, cs *kubernetes.Clients
 	return &replica{url: srv.URL, store: store}
 }
 
-// mint asks the TokenRequest API for a ServiceAccount token.
+// mint asks the TokenRequest API for a ServiceAccount token bound to a
+// pod of that ServiceAccount (the PDP refuses tokens not bound to a pod).
 func mint(t *testing.T, cs *kubernetes.Clientset, ns, sa, aud string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -123,9 +124,19 @@ func mint(t *testing.T, cs *kubernetes.Clientset, ns, sa, aud string) string {
 	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
 		t.Fatal(err)
 	}
+	pod, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: sa + "-"},
+		Spec: corev1.PodSpec{ServiceAccountName: sa, Containers: []corev1.Container{{Name: "agent", Image: "registry.example/agent:1"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	exp := int64(3600)
 	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{aud}, ExpirationSeconds: &exp},
+		Spec: authenticationv1.TokenRequestSpec{
+			Audiences: []string{aud}, ExpirationSeconds: &exp,
+			BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+		},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
