@@ -76,6 +76,15 @@ func checkMetrics(ctx context.Context, s *session, r *record) {
 		{"PDP", s.pdpMetricsURL(), t.RequiredPDPMetrics},
 		{"webhook", t.WebhookMetricsURL, t.RequiredWebhookMetrics},
 	}
+	if s.opts.PDPURL != "" && s.opts.PDPToken != "" && s.pdpMetricsURL() != "" {
+		// Counters appear on /metrics only once recorded: make one decision.
+		a, err := s.post(ctx, pathEvaluation, s.opts.PDPToken, s.evalBody(s.profile.PDP.Caller.Subject, s.profile.PDP.AllowedTool, nil))
+		if err != nil {
+			r.errorf("%v", err)
+			return
+		}
+		r.info("one probe decision, so the PDP's decision metrics have a sample", a.req, a.response())
+	}
 	scraped := 0
 	for _, e := range endpoints {
 		if e.url == "" {

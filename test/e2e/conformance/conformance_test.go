@@ -1,0 +1,354 @@
+package conformance
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/agentguard/agentguard/audit"
+	"github.com/agentguard/agentguard/conformance"
+	"github.com/agentguard/agentguard/conformance/report"
+	"github.com/agentguard/agentguard/internal/telemetry"
+	"github.com/agentguard/agentguard/pdp"
+	"github.com/agentguard/agentguard/pdp/authn"
+	"github.com/agentguard/agentguard/pdp/authzen"
+	"github.com/agentguard/agentguard/pdp/grants"
+)
+
+// strictBundle copies the default bundle with registered agents required,
+// the configuration a conformant cluster runs (AG-SEC-012).
+func strictBundle(t *testing.T) string {
+	t.Helper()
+	src := bundleDir(t)
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if rel == filepath.Join("admission", "config.yaml") {
+			data = []byte(strings.Replace(string(data), "requireRegisteredAgents: false", "requireRegisteredAgents: true", 1))
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// startPDP runs the PDP with the default bundle, static tokens, a bbolt
+// grant store and /metrics; it returns the URL and the triage agent's token.
+func startPDP(t *testing.T, tel *telemetry.Telemetry) (string, string) {
+	t.Helper()
+	tok, err := authn.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	static, err := authn.ParseStaticTokens([]byte(fmt.Sprintf("- sha256: %s\n  principal: {type: Agent, id: acme-agents/triage}\n", authn.HashToken(tok))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := pdp.NewGrants()
+	eng, err := pdp.Load(bundleDir(t), pdp.Options{Grants: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := grants.OpenBolt(filepath.Join(t.TempDir(), "grants.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := grants.NewSigner(key, "k1", "agentguard-pdp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	engines := func() *pdp.Engine { return eng }
+	svc, err := grants.NewService(grants.Options{Store: store, Engines: engines, Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = grants.Sync(ctx, store, live) }()
+	api, err := authzen.New(authzen.Options{
+		Engines: authzen.EngineFunc(engines), Authenticator: static,
+		Grants: svc, GrantStore: store, Signer: signer,
+		MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	return srv.URL, tok
+}
+
+// decisionLog writes a small sealed decision log.
+func decisionLog(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	pub, priv, err := audit.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.Open(dir, audit.Options{SigningKey: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range []string{audit.DecisionAllow, audit.DecisionDeny, audit.DecisionAllow, audit.DecisionDeny} {
+		l.Append(audit.Record{Kind: audit.KindPDPDecision, Agent: "acme-agents/triage", Tool: fmt.Sprintf("github/tool-%d", i),
+			Action: "call_tool", Decision: d, Reason: "conformance e2e", Policies: []string{"p"}, Revision: "r1"})
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pem, err := audit.MarshalPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "audit.pub")
+	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, keyFile
+}
+
+// tenantNamespace is an agent-tenant namespace set up as a conformant
+// cluster has it: default-deny NetworkPolicies, a narrowly bound agent
+// ServiceAccount, and a running (admitted) agent pod.
+func tenantNamespace(t *testing.T, ctx context.Context, c *cluster) {
+	t.Helper()
+	_, err := c.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a",
+		Labels: map[string]string{"agentguard.io/tenant": "team-a"}}}, metav1.CreateOptions{})
+	must(t, err, "create namespace team-a")
+	for _, np := range []*networkingv1.NetworkPolicy{
+		{ObjectMeta: metav1.ObjectMeta{Name: "default-deny-ingress"}, Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "default-deny-egress"}, Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}}},
+	} {
+		_, err := c.client.NetworkingV1().NetworkPolicies("team-a").Create(ctx, np, metav1.CreateOptions{})
+		must(t, err, "create NetworkPolicy %s", np.Name)
+	}
+	_, err = c.client.CoreV1().ServiceAccounts("team-a").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "research-bot"}}, metav1.CreateOptions{})
+	must(t, err, "create ServiceAccount")
+	_, err = c.client.RbacV1().Roles("team-a").Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "research-bot"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}, ResourceNames: []string{"research-bot-config"}}}}, metav1.CreateOptions{})
+	must(t, err, "create Role")
+	_, err = c.client.RbacV1().RoleBindings("team-a").Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "research-bot"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "research-bot"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "research-bot", Namespace: "team-a"}}}, metav1.CreateOptions{})
+	must(t, err, "create RoleBinding")
+}
+
+func agentPod() *corev1.Pod {
+	f, tr, uid := false, true, int64(10001)
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "research-bot-0", Labels: map[string]string{"agentguard.io/agent": "research-bot"}},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: "research-bot", AutomountServiceAccountToken: &f,
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: &tr, RunAsUser: &uid},
+			Containers: []corev1.Container{{Name: "agent", Image: "registry.corp.example/agents/research-bot:1.4.2",
+				Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+					Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}}}},
+		},
+	}
+}
+
+func byID(rep *conformance.Report) map[string]conformance.Result {
+	m := map[string]conformance.Result{}
+	for _, r := range rep.Results {
+		m[r.ID] = r
+	}
+	return m
+}
+
+func dump(r conformance.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: %s\n", r.ID, r.Status, r.Summary)
+	for _, e := range r.Evidence {
+		fmt.Fprintf(&b, "  [%s] %s\n", e.Outcome, e.Step)
+		if e.Outcome != conformance.EvidenceOK {
+			fmt.Fprintf(&b, "     req: %.600s\n     resp: %.600s\n", e.Request, e.Response)
+		}
+	}
+	return b.String()
+}
+
+// Controls the product enforces itself: they PASS with agentguard in place.
+var (
+	admissionControls = []string{"AG-GEN-001", "AG-GEN-002", "AG-GEN-003", "AG-GEN-007", "AG-GEN-201", "AG-SEC-001",
+		"AG-SEC-004", "AG-SEC-103", "AG-SEC-105", "AG-SEC-012", "AG-GOV-001", "AG-CC-008"}
+	pdpControls   = []string{"AG-CC-012", "AG-CC-011", "AG-SEC-101", "AG-OBS-010", "AG-OBS-002"}
+	otherControls = []string{"AG-CC-005", "AG-CC-006", "AG-SEC-011", "AG-GEN-104", "AG-SEC-015", "AG-SEC-003"}
+)
+
+func TestConformanceAgainstKubeAPIServer(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	tel, err := telemetry.Setup(ctx, telemetry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp := startWebhook(t, c, strictBundle(t), tel)
+	tenantNamespace(t, ctx, c)
+	registerWebhooks(t, ctx, c, wp)
+	// The API server picks up new webhook configurations asynchronously.
+	waitWebhook(t, ctx, c, true)
+	_, err = c.client.CoreV1().Pods("team-a").Create(ctx, agentPod(), metav1.CreateOptions{})
+	must(t, err, "create the running agent pod")
+
+	pdpURL, token := startPDP(t, tel)
+	logDir, logKey := decisionLog(t)
+	profile := conformance.DefaultProfile()
+	profile.Bundle = bundleDir(t)
+	profile.DecisionLog = conformance.DecisionLogProfile{Dir: logDir, PublicKeyFile: logKey}
+	profile.Telemetry.WebhookMetricsURL = wp.url + "/metrics"
+	profile.Telemetry.InsecureSkipVerify = true
+
+	var progress int
+	rep, err := conformance.Run(ctx, conformance.Options{
+		Profile: profile, ProfileName: "e2e", Kube: c.cfg, PDPURL: pdpURL, PDPToken: token, Version: "e2e",
+		Progress: func(p conformance.Progress) {
+			if p.Result != nil {
+				progress++
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if progress != len(rep.Results) || len(rep.Results) != 133 {
+		t.Errorf("progress reported %d of %d results, want 133", progress, len(rep.Results))
+	}
+	got := byID(rep)
+	for _, id := range append(append(append([]string{}, admissionControls...), pdpControls...), otherControls...) {
+		if r := got[id]; r.Status != conformance.StatusPass {
+			t.Errorf("with agentguard: %s", dump(r))
+		}
+	}
+	for _, id := range []string{"AG-GEN-202", "AG-GEN-203"} {
+		if r := got[id]; r.Status != conformance.StatusManual {
+			t.Errorf("no agentguard Deployments in the cluster, want MANUAL: %s", dump(r))
+		}
+	}
+	for _, r := range rep.Results {
+		if r.Status == conformance.StatusPass && len(r.Evidence) == 0 {
+			t.Errorf("%s passed without evidence", r.ID)
+		}
+		if r.Status == conformance.StatusError {
+			t.Errorf("with agentguard, ERROR: %s", dump(r))
+		}
+	}
+	if rep.Summary.CoreFailures != 0 {
+		for _, r := range rep.Results {
+			if r.CoreFailure() {
+				t.Errorf("core failure: %s", dump(r))
+			}
+		}
+	}
+	assertCleanedUp(t, ctx, c, rep)
+	out := t.TempDir()
+	if err := report.WriteDir(out, rep, true); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("AGCONF_KEEP_REPORT") != "" {
+		_ = os.CopyFS(os.Getenv("AGCONF_KEEP_REPORT"), os.DirFS(out))
+	}
+
+	// The same API server without agentguard: deregister the webhooks and
+	// give no PDP.
+	must(t, c.client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, "agentguard", metav1.DeleteOptions{}), "delete VWC")
+	must(t, c.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, "agentguard", metav1.DeleteOptions{}), "delete MWC")
+	waitWebhook(t, ctx, c, false)
+	bare, err := conformance.Run(ctx, conformance.Options{Profile: profile, ProfileName: "e2e", Kube: c.cfg, Version: "e2e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = byID(bare)
+	for _, id := range admissionControls {
+		r := got[id]
+		if r.Status != conformance.StatusFail {
+			t.Errorf("without agentguard, want FAIL: %s", dump(r))
+			continue
+		}
+		hasFinding := false
+		for _, e := range r.Evidence {
+			if e.Outcome == conformance.EvidenceFinding && (e.Request != "" || e.Response != "") {
+				hasFinding = true
+			}
+		}
+		if !hasFinding {
+			t.Errorf("%s failed without a finding that shows the request or object: %s", id, dump(r))
+		}
+	}
+	for _, id := range pdpControls {
+		if r := got[id]; r.Status != conformance.StatusManual || !strings.Contains(r.Summary, "no PDP given") {
+			t.Errorf("without a PDP, want MANUAL naming the missing PDP: %s", dump(r))
+		}
+	}
+	if bare.Summary.CoreFailures == 0 {
+		t.Error("without agentguard no core control failed")
+	}
+	assertCleanedUp(t, ctx, c, bare)
+}
+
+// waitWebhook waits until a privileged agent pod is refused (on) or
+// admitted (off) by dry run.
+func waitWebhook(t *testing.T, ctx context.Context, c *cluster, on bool) {
+	t.Helper()
+	p := agentPod()
+	p.Name = "probe"
+	p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr(true)}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := c.client.CoreV1().Pods("team-a").Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		refused := err != nil && strings.Contains(err.Error(), "[AG-GEN-001]")
+		if refused == on {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook never became on=%v; last result: %v", on, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// assertCleanedUp checks the suite's namespaces are gone or going.
+func assertCleanedUp(t *testing.T, ctx context.Context, c *cluster, rep *conformance.Report) {
+	t.Helper()
+	if len(rep.CleanupErrors) > 0 {
+		t.Errorf("cleanup errors: %v", rep.CleanupErrors)
+	}
+	list, err := c.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: conformance.RunLabel + "=" + rep.Target.Nonce})
+	must(t, err, "list namespaces")
+	for _, n := range list.Items {
+		if n.DeletionTimestamp == nil {
+			t.Errorf("suite namespace %s left behind", n.Name)
+		}
+	}
+}
