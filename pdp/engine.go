@@ -83,6 +83,20 @@ func (e *Engine) Evaluate(r *Request) (Decision, error) {
 	return e.EvaluateAs(r, nil)
 }
 
+// EvaluateAt is Evaluate with context.now set to at instead of the PDP's
+// clock: for a PEP's local fallback, which follows the PDP's clock as it
+// last saw it, not its own host's.
+func (e *Engine) EvaluateAt(r *Request, at time.Time) (Decision, error) {
+	req, err := e.c.mapping.cedarRequest(r, at)
+	if err != nil {
+		return Decision{}, err
+	}
+	if err := guard(func() error { return e.c.validator.Request(req) }); err != nil {
+		return Decision{}, explainInvalid(e.c.schema, req, err)
+	}
+	return e.authorize(req, nil), nil
+}
+
 // EvaluateAs is Evaluate with the principal's entity supplied by the
 // caller of the engine (the PDP's authentication, e.g. an approver's user
 // entity with the groups its token carries) instead of looked up. Its UID

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -108,6 +109,10 @@ type Client struct {
 	queue   *queue
 	metrics *metrics
 	prop    propagation.TextMapPropagator
+	// skew is the PDP's clock minus ours, learnt from evaluated_at, so
+	// that fallback decisions (cache age, grant expiry) follow the PDP's
+	// clock even when this host's is wrong.
+	skew atomic.Int64
 }
 
 // New checks opts and returns a Client. Close it to stop the background
@@ -201,8 +206,9 @@ func (c *Client) Evaluate(ctx context.Context, req *pdp.Request) (Decision, erro
 		return c.fallback(ctx, req, fmt.Errorf("%w: undecodable answer: %v", errUnreachable, err)), nil
 	}
 	d := Decision{Allowed: out.Decision, Source: SourcePDP, Context: out.Context, Reason: reasonOf(out.Context)}
+	c.learnSkew(out.Context)
 	if d.Allowed {
-		c.cache.put(req, c.opts.Now(), approvedUntil(out.Context))
+		c.cache.put(req, c.now(), approvedUntil(out.Context))
 	}
 	c.queue.flushAsync(c)
 	return d, nil
@@ -290,6 +296,30 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	c.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	return c.opts.HTTPClient.Do(req)
 }
+
+// now is the client's estimate of the PDP's clock.
+func (c *Client) now() time.Time {
+	return c.opts.Now().Add(time.Duration(c.skew.Load()))
+}
+
+// learnSkew updates the clock offset from a decision's evaluated_at (whole
+// seconds, so offsets under a second are ignored).
+func (c *Client) learnSkew(ctx json.RawMessage) {
+	var v struct {
+		EvaluatedAt time.Time `json:"evaluated_at"`
+	}
+	if json.Unmarshal(ctx, &v) != nil || v.EvaluatedAt.IsZero() {
+		return
+	}
+	off := v.EvaluatedAt.Sub(c.opts.Now())
+	if off > -time.Second && off < time.Second {
+		off = 0
+	}
+	c.skew.Store(int64(off))
+}
+
+// ClockSkew is the PDP's clock minus this client's, as last observed.
+func (c *Client) ClockSkew() time.Duration { return time.Duration(c.skew.Load()) }
 
 // Close stops background work and keeps the queue on disk if configured.
 func (c *Client) Close() error { return c.queue.close() }

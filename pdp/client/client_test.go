@@ -303,3 +303,25 @@ func TestFileTokenRereadsOnRotation(t *testing.T) {
 		t.Fatalf("after rotation: %q", tok)
 	}
 }
+
+// TestFallbackFollowsThePDPClock: a client whose host clock is 10 minutes
+// behind still expires a cached allow by the PDP's clock.
+func TestFallbackFollowsThePDPClock(t *testing.T) {
+	p, eng := newPDP(t)
+	clk := &clock{t: time.Now().Add(-10 * time.Minute)}
+	c := newClient(t, p.URL, eng, clk, nil)
+	search := req("acme-agents/assistant", "github/search_issues", `{"user":"alice@acme.example"}`)
+	evaluate(t, c, search)
+	if sk := c.ClockSkew(); sk < 9*time.Minute || sk > 11*time.Minute {
+		t.Fatalf("skew %s, want about 10m", sk)
+	}
+	p.mode.Store("hang")
+	clk.add(4 * time.Minute)
+	if d := evaluate(t, c, search); !d.Allowed {
+		t.Fatalf("within maxStale by the PDP clock: %+v", d)
+	}
+	clk.add(2 * time.Minute) // 6 minutes after the allow: past maxStale (5m)
+	if d := evaluate(t, c, search); d.Allowed {
+		t.Fatalf("cached allow past maxStale: %+v", d)
+	}
+}

@@ -46,7 +46,7 @@ func (c *Client) fallback(ctx context.Context, req *pdp.Request, cause error) De
 	if eng != nil {
 		rule = eng.Fallback().Rule(req)
 	}
-	now := c.opts.Now()
+	now := c.now()
 	rec := Record{Time: now.UTC(), Subject: req.Subject, Action: req.Action.Name, Resource: req.Resource, Mode: rule.Mode, Reason: why}
 	switch rule.Mode {
 	case pdp.FallbackAllow:
@@ -60,7 +60,7 @@ func (c *Client) fallback(ctx context.Context, req *pdp.Request, cause error) De
 			rec.Reason += fmt.Sprintf(": no allow for this call within the last %s", rule.MaxStale.Duration)
 		}
 	case pdp.FallbackLocal:
-		d, err := eng.Evaluate(stripApproval(req))
+		d, err := eng.EvaluateAt(stripApproval(req), now)
 		if err != nil {
 			rec.Reason += ": local evaluation failed: " + err.Error()
 			break
