@@ -30,6 +30,26 @@ type canonParser struct {
 	str   []byte     // scratch for decoding strings
 	vals  []byte     // scratch for an object's member values
 	mems  [][]member // member lists, reused per depth
+
+	// keyCache remembers keyMatch results for cacheFor, since the same
+	// member names come back record after record.
+	keyCache map[string]bool
+	cacheFor *Redactor
+}
+
+// maxKeyCache bounds keyCache; it starts over when full.
+const maxKeyCache = 4096
+
+func (p *canonParser) keyMatch(k string) bool {
+	if p.cacheFor != p.r || len(p.keyCache) >= maxKeyCache {
+		p.keyCache, p.cacheFor = make(map[string]bool, 64), p.r
+	}
+	m, ok := p.keyCache[k]
+	if !ok {
+		m = p.r.keyMatch(k)
+		p.keyCache[k] = m
+	}
+	return m
 }
 
 var errSyntax = errors.New("invalid JSON")
@@ -61,7 +81,7 @@ func canonicalJSON(in []byte, r *Redactor) ([]byte, error) {
 func (p *canonParser) run(in []byte, r *Redactor) ([]byte, error) {
 	p.in, p.pos, p.r, p.path, p.depth = in, 0, r, p.path[:0], 0
 	defer func() {
-		p.in, p.r = nil, nil
+		p.in = nil
 		for i := range p.mems {
 			clear(p.mems[i][:cap(p.mems[i])]) // drop key strings
 		}
@@ -272,7 +292,7 @@ func (p *canonParser) object(out []byte, redact bool) ([]byte, error) {
 		p.ws()
 		start := len(out)
 		switch {
-		case redact && p.r.keyMatch(key):
+		case redact && p.keyMatch(key):
 			out, err = p.replaced(out)
 		case track:
 			p.path = append(p.path, key)

@@ -20,10 +20,12 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkDecision measures a PDP decision under parallel load alone and
-// with its decision record appended to an open log (the writer running).
-// cpu-ns/op includes the writer's work; drops/op shows whether the writer
-// kept up.
+// BenchmarkDecision measures a PDP decision alone and with its decision
+// record appended to an open log (the writer running): "serial" is one
+// goroutine deciding back to back, which leaves a core for the writer;
+// "parallel" saturates every core, so the writer competes with the
+// decisions. cpu-ns/op includes the writer's work; drops/op shows whether
+// the writer kept up.
 func BenchmarkDecision(b *testing.B) {
 	eng, err := pdp.Load("../../policies", pdp.Options{})
 	if err != nil {
@@ -43,11 +45,17 @@ func BenchmarkDecision(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, withLog := range []bool{false, true} {
-		name := "pdp"
-		if withLog {
-			name = "pdp+audit"
+	for _, bc := range []struct {
+		parallel, withLog bool
+	}{{false, false}, {false, true}, {true, false}, {true, true}} {
+		name := "serial/pdp"
+		if bc.parallel {
+			name = "parallel/pdp"
 		}
+		if bc.withLog {
+			name += "+audit"
+		}
+		withLog := bc.withLog
 		b.Run(name, func(b *testing.B) {
 			var l *audit.Log // a nil Log appends nothing
 			if withLog {
@@ -58,24 +66,32 @@ func BenchmarkDecision(b *testing.B) {
 			b.ReportAllocs()
 			cpu0 := cpuTime(b)
 			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					d, err := eng.Evaluate(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					decision := audit.DecisionDeny
-					if d.Allowed {
-						decision = audit.DecisionAllow
-					}
-					l.Append(audit.Record{
-						Kind: audit.KindPDPDecision, Agent: req.Subject.ID, Tool: req.Resource.ID,
-						Action: req.Action.Name, Decision: decision, Policies: d.Reasons,
-						Revision: d.Revision, DecisionID: d.ID, Args: args,
-					})
+			decide := func() bool {
+				d, err := eng.Evaluate(req)
+				if err != nil {
+					b.Error(err)
+					return false
 				}
-			})
+				decision := audit.DecisionDeny
+				if d.Allowed {
+					decision = audit.DecisionAllow
+				}
+				l.Append(audit.Record{
+					Kind: audit.KindPDPDecision, Agent: req.Subject.ID, Tool: req.Resource.ID,
+					Action: req.Action.Name, Decision: decision, Policies: d.Reasons,
+					Revision: d.Revision, DecisionID: d.ID, Args: args,
+				})
+				return true
+			}
+			if bc.parallel {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() && decide() {
+					}
+				})
+			} else {
+				for i := 0; i < b.N && decide(); i++ {
+				}
+			}
 			if l != nil {
 				if err := l.Close(); err != nil { // the backlog is written inside the timing
 					b.Fatal(err)
