@@ -426,3 +426,47 @@ func TestOpenRefusesDamageInSealedPart(t *testing.T) {
 		})
 	}
 }
+
+// A crash right after a rotation leaves an empty last segment: Open
+// continues from the previous one and the log verifies.
+func TestRecoverEmptyLastSegment(t *testing.T) {
+	t.Parallel()
+	pub, priv := testKey(t)
+	dir := t.TempDir()
+	opts := Options{SigningKey: priv}
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		l.Append(decision(i))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, segmentName(4)), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(dir, pub); err != nil {
+		t.Fatalf("Verify with an empty last segment: %v", err)
+	}
+	l, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Append(decision(3))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(dir, pub)
+	if err != nil || rep.Records != 4 || rep.Segments != 2 {
+		t.Fatalf("after resuming: %+v, %v", rep, err)
+	}
+	// An empty segment whose name does not follow is damage.
+	if err := os.WriteFile(filepath.Join(dir, segmentName(9)), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, opts); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Open with a gap before an empty segment = %v, want ErrCorrupt", err)
+	}
+}
