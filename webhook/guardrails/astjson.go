@@ -34,6 +34,8 @@ func (t *pathTrie) add(path []string) {
 	t.leaf, t.children = true, nil
 }
 
+var wholeTrie = &pathTrie{leaf: true}
+
 // jsonToAST parses one JSON value straight into an OPA AST value, keeping
 // only the parts in need (nil keeps everything). Skipped parts are not
 // converted at all, which is where most of the cost of a Rego input lies.
@@ -43,7 +45,7 @@ func jsonToAST(b []byte, need *pathTrie) (ast.Value, error) {
 	// bookkeeping.
 	dec := jsontext.NewDecoder(bytes.NewBuffer(b), jsontext.AllowDuplicateNames(true)) // a *bytes.Buffer is parsed in place, without a copy
 	if need == nil {
-		need = &pathTrie{leaf: true}
+		need = wholeTrie
 	}
 	v, err := readAST(dec, need)
 	if err != nil {
@@ -56,9 +58,17 @@ func jsonToAST(b []byte, need *pathTrie) (ast.Value, error) {
 }
 
 func readAST(dec *jsontext.Decoder, need *pathTrie) (ast.Value, error) {
-	if !need.leaf && dec.PeekKind() != '{' {
-		// A path into something that is not an object: keep it whole.
-		need = &pathTrie{leaf: true}
+	var elem *pathTrie // what to keep of each array element
+	if !need.leaf {
+		switch dec.PeekKind() {
+		case '{':
+		case '[':
+			if elem = need.children[anyElem]; elem == nil {
+				need = wholeTrie // a key path into an array: keep it whole
+			}
+		default:
+			need = wholeTrie // a path into a scalar: keep it
+		}
 	}
 	tok, err := dec.ReadToken()
 	if err != nil {
@@ -84,7 +94,15 @@ func readAST(dec *jsontext.Decoder, need *pathTrie) (ast.Value, error) {
 			name := k.String()
 			child := need
 			if !need.leaf {
-				if child = need.children[name]; child == nil {
+				named, star := need.children[name], need.children[anyElem]
+				switch {
+				case named != nil && star != nil:
+					child = wholeTrie // both a named path and an iteration: keep it
+				case named != nil:
+					child = named
+				case star != nil:
+					child = star
+				default:
 					if err := dec.SkipValue(); err != nil {
 						return nil, err
 					}
@@ -103,8 +121,11 @@ func readAST(dec *jsontext.Decoder, need *pathTrie) (ast.Value, error) {
 		return obj, nil
 	case '[':
 		terms := make([]*ast.Term, 0, 4)
+		if elem == nil {
+			elem = need
+		}
 		for dec.PeekKind() != ']' {
-			v, err := readAST(dec, need)
+			v, err := readAST(dec, elem)
 			if err != nil {
 				return nil, err
 			}

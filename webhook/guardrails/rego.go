@@ -34,61 +34,6 @@ type regoRules struct {
 	tries sync.Map // string -> *pathTrie (nil trie: everything)
 }
 
-// inputRefs are the constant-prefix paths of every reference to input in
-// the rules. all means some rule uses input as a whole (or with a
-// computed key), so everything must be converted.
-type inputRefs struct {
-	all    bool
-	object [][]string
-	pod    [][]string
-}
-
-// collectInputRefs walks the modules for references to input. For input.x.y[z]
-// the constant prefix [x y] is recorded: everything below it stays available
-// to the rule, everything beside it is never looked at.
-func collectInputRefs(mods []*ast.Module) inputRefs {
-	var r inputRefs
-	input := ast.Var("input")
-	var vis *ast.GenericVisitor
-	vis = ast.NewGenericVisitor(func(x any) bool {
-		switch x := x.(type) {
-		case ast.Ref:
-			if len(x) == 0 || x[0].Value.Compare(input) != 0 {
-				return false
-			}
-			var path []string
-			for _, t := range x[1:] {
-				s, ok := t.Value.(ast.String)
-				if !ok {
-					break
-				}
-				path = append(path, string(s))
-			}
-			switch {
-			case len(path) == 0:
-				r.all = true
-			case path[0] == "object":
-				r.object = append(r.object, path[1:])
-			case path[0] == "pod":
-				r.pod = append(r.pod, path[1:])
-			}
-			for _, t := range x[1:] {
-				vis.Walk(t)
-			}
-			return true
-		case ast.Var:
-			if x.Equal(input) {
-				r.all = true // input used as a value on its own
-			}
-		}
-		return false
-	})
-	for _, m := range mods {
-		vis.Walk(m)
-	}
-	return r
-}
-
 // trieFor returns the object paths to convert for a pod at podPath, or nil
 // for everything.
 func (r *regoRules) trieFor(podPath string) *pathTrie {
