@@ -106,7 +106,7 @@ func foreignRecord() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	_, priv, err := audit.GenerateKey()
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func (s *session) tamper(r *record, dir string, pub []byte, t tampering, foreign
 		r.errorf("%v", err)
 		return
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		r.errorf("read %s: %v", dir, err)
@@ -154,7 +154,7 @@ func (s *session) tamper(r *record, dir string, pub []byte, t tampering, foreign
 			r.errorf("%v", err)
 			return
 		}
-		if err := os.WriteFile(filepath.Join(tmp, e.Name()), data, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(tmp, e.Name()), data, 0o600); err != nil { //nolint:gosec // a file name read from the log directory, written into the suite's scratch copy
 			r.errorf("%v", err)
 			return
 		}
@@ -183,7 +183,7 @@ func (s *session) tamper(r *record, dir string, pub []byte, t tampering, foreign
 	if len(lines) == 0 {
 		out = nil
 	}
-	if err := os.WriteFile(path, out, 0o600); err != nil {
+	if err := os.WriteFile(path, out, 0o600); err != nil { //nolint:gosec // path is a segment of the suite's own scratch copy
 		r.errorf("%v", err)
 		return
 	}

@@ -96,7 +96,7 @@ func checkFallback(ctx context.Context, s *session, r *record) {
 		r.errorf("PEP client: %v", err)
 		return
 	}
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	task := "agconf-" + s.nonce
 	allowedBefore := map[string]bool{}
 	if live {

@@ -174,10 +174,9 @@ func requiredCovered(required []string, rules []admissionregistrationv1.RuleWith
 		for _, op := range []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update} {
 			covered := false
 			for _, rule := range rules {
-				if !(slices.Contains(rule.Operations, op) || slices.Contains(rule.Operations, admissionregistrationv1.OperationAll)) {
-					continue
-				}
-				if !(slices.Contains(rule.APIGroups, group) || slices.Contains(rule.APIGroups, "*")) {
+				opOK := slices.Contains(rule.Operations, op) || slices.Contains(rule.Operations, admissionregistrationv1.OperationAll)
+				groupOK := slices.Contains(rule.APIGroups, group) || slices.Contains(rule.APIGroups, "*")
+				if !opOK || !groupOK {
 					continue
 				}
 				for _, rr := range rule.Resources {

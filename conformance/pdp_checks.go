@@ -52,17 +52,17 @@ func (s *session) post(ctx context.Context, path, token string, body any) (pdpAn
 		return pdpAnswer{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	cred := "no credential"
+	how := "without a bearer token"
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
-		cred = "Authorization: Bearer <redacted>"
+		how = "with the probe identity's bearer token (redacted)"
 	}
-	a := pdpAnswer{req: fmt.Sprintf("POST %s (%s)\n%s", path, cred, data)}
+	a := pdpAnswer{req: fmt.Sprintf("POST %s (%s)\n%s", path, how, data)}
 	resp, err := s.http.Do(req)
 	if err != nil {
 		return a, fmt.Errorf("POST %s%s: %w", s.opts.PDPURL, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	a.status, a.raw = resp.StatusCode, string(raw)
 	_ = json.Unmarshal(raw, &a.body)

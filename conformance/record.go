@@ -84,10 +84,14 @@ func outcome(ctl *catalog.Control, r *record) (Status, string) {
 		return r.forced, r.reason
 	}
 	if n := r.count(EvidenceOK); n > 0 {
+		msg := fmt.Sprintf("all %d steps checked met the control", n)
 		if n == 1 {
-			return StatusPass, "the one step checked met the control"
+			msg = "the one step checked met the control"
 		}
-		return StatusPass, fmt.Sprintf("all %d steps checked met the control", n)
+		if k := len(r.notCovered); k > 0 {
+			msg += fmt.Sprintf("; %d part(s) of the procedure not covered, review them by hand", k)
+		}
+		return StatusPass, msg
 	}
 	return StatusManual, "the check gathered no evidence that the control is met; review by hand"
 }

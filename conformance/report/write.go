@@ -21,7 +21,7 @@ const (
 // WriteDir writes report.json, junit.xml and report.html into dir (created
 // if missing), and the OSCAL assessment results when oscal is true.
 func WriteDir(dir string, rep *conformance.Report, oscal bool) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("create report directory: %w", err)
 	}
 	writers := []struct {

@@ -138,7 +138,7 @@ func decisionLog(t *testing.T) (string, string) {
 // tenantNamespace is an agent-tenant namespace set up as a conformant
 // cluster has it: default-deny NetworkPolicies, a narrowly bound agent
 // ServiceAccount, and a running (admitted) agent pod.
-func tenantNamespace(t *testing.T, ctx context.Context, c *cluster) {
+func tenantNamespace(ctx context.Context, t *testing.T, c *cluster) {
 	t.Helper()
 	_, err := c.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a",
 		Labels: map[string]string{"agentguard.io/tenant": "team-a"}}}, metav1.CreateOptions{})
@@ -213,10 +213,10 @@ func TestConformanceAgainstKubeAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	wp := startWebhook(t, c, strictBundle(t), tel)
-	tenantNamespace(t, ctx, c)
-	registerWebhooks(t, ctx, c, wp)
+	tenantNamespace(ctx, t, c)
+	registerWebhooks(ctx, t, c, wp)
 	// The API server picks up new webhook configurations asynchronously.
-	waitWebhook(t, ctx, c, true)
+	waitWebhook(ctx, t, c, true)
 	_, err = c.client.CoreV1().Pods("team-a").Create(ctx, agentPod(), metav1.CreateOptions{})
 	must(t, err, "create the running agent pod")
 
@@ -269,7 +269,7 @@ func TestConformanceAgainstKubeAPIServer(t *testing.T) {
 			}
 		}
 	}
-	assertCleanedUp(t, ctx, c, rep)
+	assertCleanedUp(ctx, t, c, rep)
 	out := t.TempDir()
 	if err := report.WriteDir(out, rep, true); err != nil {
 		t.Fatal(err)
@@ -282,7 +282,7 @@ func TestConformanceAgainstKubeAPIServer(t *testing.T) {
 	// give no PDP.
 	must(t, c.client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, "agentguard", metav1.DeleteOptions{}), "delete VWC")
 	must(t, c.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, "agentguard", metav1.DeleteOptions{}), "delete MWC")
-	waitWebhook(t, ctx, c, false)
+	waitWebhook(ctx, t, c, false)
 	bare, err := conformance.Run(ctx, conformance.Options{Profile: profile, ProfileName: "e2e", Kube: c.cfg, Version: "e2e"})
 	if err != nil {
 		t.Fatal(err)
@@ -312,12 +312,12 @@ func TestConformanceAgainstKubeAPIServer(t *testing.T) {
 	if bare.Summary.CoreFailures == 0 {
 		t.Error("without agentguard no core control failed")
 	}
-	assertCleanedUp(t, ctx, c, bare)
+	assertCleanedUp(ctx, t, c, bare)
 }
 
 // waitWebhook waits until a privileged agent pod is refused (on) or
 // admitted (off) by dry run.
-func waitWebhook(t *testing.T, ctx context.Context, c *cluster, on bool) {
+func waitWebhook(ctx context.Context, t *testing.T, c *cluster, on bool) {
 	t.Helper()
 	p := agentPod()
 	p.Name = "probe"
@@ -339,7 +339,7 @@ func waitWebhook(t *testing.T, ctx context.Context, c *cluster, on bool) {
 func ptr[T any](v T) *T { return &v }
 
 // assertCleanedUp checks the suite's namespaces are gone or going.
-func assertCleanedUp(t *testing.T, ctx context.Context, c *cluster, rep *conformance.Report) {
+func assertCleanedUp(ctx context.Context, t *testing.T, c *cluster, rep *conformance.Report) {
 	t.Helper()
 	if len(rep.CleanupErrors) > 0 {
 		t.Errorf("cleanup errors: %v", rep.CleanupErrors)
