@@ -28,7 +28,7 @@ run: build ## Run the PDP and the admission webhook on localhost with the defaul
 	  --auth-token-file $(RUN_DIR)/tokens/tokens.yaml --log-format text
 
 .PHONY: test
-test: envtest-bins ## Run every test (unit, fuzz seeds, envtest against a real kube-apiserver + etcd)
+test: envtest-bins chromium ## Run every test (unit, fuzz seeds, envtest against a real kube-apiserver + etcd)
 	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) go test -count=1 $(PKGS)
 
 ##@ Build
@@ -36,6 +36,12 @@ test: envtest-bins ## Run every test (unit, fuzz seeds, envtest against a real k
 .PHONY: build
 build: ## Build bin/agentguard
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/agentguard ./cmd/agentguard
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: chromium
+chromium: ## Install Debian's chromium if missing (the conformance HTML report test renders in it)
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
 
 .PHONY: envtest-bins
 envtest-bins: ## Build kube-apiserver and etcd from source into bin/k8s (cached under ~/.cache/agentguard)
@@ -73,6 +79,10 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 20s)
 	    echo ">> $$t $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} $$t || exit 1; \
 	  done; \
 	done
+
+.PHONY: catalog
+catalog: ## Regenerate conformance/catalog/controls.yaml from ../shared/CONTROLS.md (keeps the check mapping)
+	go run ./hack/gencatalog -in ../shared/CONTROLS.md -out conformance/catalog/controls.yaml
 
 .PHONY: bundle-test
 bundle-test: ## Validate the default bundle and run its test cases (agentguard bundle test policies/)
