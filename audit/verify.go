@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -100,12 +102,29 @@ type verifier struct {
 // ErrTampered) naming the first bad record or checkpoint, or another
 // error when the directory cannot be read.
 func Verify(dir string, pub ed25519.PublicKey) (Report, error) {
+	return VerifyWith(dir, pub, VerifyOptions{})
+}
+
+// VerifyOptions adds checks to Verify.
+type VerifyOptions struct {
+	// Anchors are checkpoints kept outside the log directory, such as the
+	// last one shipped over OTLP. Each must verify under the key, agree
+	// with checkpoints.jsonl, and be reached by the log, so that cutting
+	// the log back together with its checkpoint file is detected.
+	Anchors []Checkpoint
+}
+
+// VerifyWith is Verify with options.
+func VerifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions) (Report, error) {
 	v := &verifier{dir: dir}
 	if len(pub) != ed25519.PublicKeySize {
 		return v.rep, fmt.Errorf("public key has %d bytes, want %d", len(pub), ed25519.PublicKeySize)
 	}
 	v.rep.KeyID = KeyID(pub)
 	if err := v.checkpoints(pub); err != nil {
+		return v.rep, err
+	}
+	if err := v.anchors(pub, opts.Anchors); err != nil {
 		return v.rep, err
 	}
 	segs, err := listSegments(dir)
@@ -134,8 +153,8 @@ func Verify(dir string, pub ed25519.PublicKey) (Report, error) {
 			file = CheckpointFile
 		}
 		return v.rep, &VerifyError{File: file, Seq: v.rep.LastSeq + 1, Reason: fmt.Sprintf(
-			"the log ends at record %d but the checkpoint on %s line %d covers %d records: the tail was truncated",
-			v.rep.LastSeq, CheckpointFile, line, cp.Seq)}
+			"the log ends at record %d but the checkpoint %s covers %d records: the tail was truncated",
+			v.rep.LastSeq, where(line), cp.Seq)}
 	}
 	v.rep.Unsealed = v.rep.LastSeq - v.rep.SealedSeq
 	if v.timeBack > 0 {
@@ -202,6 +221,37 @@ func (v *verifier) checkpoints(pub ed25519.PublicKey) error {
 	return nil
 }
 
+// where names a checkpoint by its line in CheckpointFile; 0 is an anchor.
+func where(line int) string {
+	if line == 0 {
+		return "given as an anchor"
+	}
+	return fmt.Sprintf("on %s line %d", CheckpointFile, line)
+}
+
+// anchors checks external checkpoints and merges them into v.cps.
+func (v *verifier) anchors(pub ed25519.PublicKey, anchors []Checkpoint) error {
+	for _, a := range anchors {
+		if err := a.Verify(pub); err != nil {
+			return &VerifyError{File: "anchor", Seq: a.Seq, Reason: fmt.Sprintf("anchor checkpoint for record %d: %v", a.Seq, err), Err: err}
+		}
+		i, found := slices.BinarySearchFunc(v.cps, a.Seq, func(c Checkpoint, seq uint64) int { return cmp.Compare(c.Seq, seq) })
+		if found {
+			if v.cps[i].Head != a.Head || v.cps[i].Segment != a.Segment {
+				return &VerifyError{File: CheckpointFile, Line: v.line[i], Reason: fmt.Sprintf(
+					"the checkpoint for record %d differs from the anchor: the log was rewritten and re-sealed", a.Seq)}
+			}
+			continue
+		}
+		if a.Seq == 0 {
+			continue
+		}
+		v.cps = slices.Insert(v.cps, i, a)
+		v.line = slices.Insert(v.line, i, 0)
+	}
+	return nil
+}
+
 // segment checks the records of one segment.
 func (v *verifier) segment(seg segment, last bool) error {
 	f, err := os.Open(filepath.Join(v.dir, seg.name))
@@ -261,8 +311,8 @@ func (v *verifier) segment(seg segment, last bool) error {
 					what = fmt.Sprintf("the checkpoint places it in %s", cp.Segment)
 				}
 				return &VerifyError{File: v.sinceFile, Line: v.sinceLine, Seq: v.sinceSeq, Reason: fmt.Sprintf(
-					"record %d does not match the checkpoint on %s line %d (%s): the chain from record %d on was rewritten (records inserted, deleted or edited and rehashed)",
-					r.Seq, CheckpointFile, v.line[v.next], what, v.sinceSeq)}
+					"record %d does not match the checkpoint %s (%s): the chain from record %d on was rewritten (records inserted, deleted or edited and rehashed)",
+					r.Seq, where(v.line[v.next]), what, v.sinceSeq)}
 			}
 			v.rep.Checkpoints++
 			v.rep.SealedSeq = r.Seq

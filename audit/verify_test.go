@@ -395,3 +395,49 @@ func copyDir(t *testing.T, from, to string) {
 		}
 	}
 }
+
+// An anchor kept elsewhere catches a log cut back together with its
+// checkpoint file, which the directory alone cannot show.
+func TestVerifyAnchors(t *testing.T) {
+	t.Parallel()
+	pub, priv := testKey(t)
+	_, other := testKey(t)
+	orig := t.TempDir()
+	tamperLog(t, orig, priv)
+	cf, err := readCheckpoints(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchor := cf.cps[len(cf.cps)-1]
+	if _, err := VerifyWith(orig, pub, VerifyOptions{Anchors: []Checkpoint{anchor, cf.cps[2]}}); err != nil {
+		t.Fatalf("original with anchors: %v", err)
+	}
+
+	dir := t.TempDir()
+	copyDir(t, orig, dir)
+	editLines(t, dir, func(s []segLines) {
+		last := &s[len(s)-1]
+		last.lines = last.lines[:len(last.lines)-3]
+	})
+	editCheckpoints(t, dir, func(l []string) []string { return l[:3] })
+	if _, err := Verify(dir, pub); err != nil {
+		t.Fatalf("without an anchor the cut-back log verifies (that is the point): %v", err)
+	}
+	_, err = VerifyWith(dir, pub, VerifyOptions{Anchors: []Checkpoint{anchor}})
+	var ve *VerifyError
+	if !errors.As(err, &ve) || ve.Seq != 38 || !strings.Contains(err.Error(), "truncated") || !strings.Contains(err.Error(), "anchor") {
+		t.Errorf("with the anchor: %v, want truncation at record 38", err)
+	}
+
+	forged := anchor
+	signCheckpoint(&forged, other)
+	if _, err := VerifyWith(orig, pub, VerifyOptions{Anchors: []Checkpoint{forged}}); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("anchor signed by another key: %v, want ErrWrongKey", err)
+	}
+	differs := anchor
+	differs.Head = strings.Repeat("c", 64)
+	signCheckpoint(&differs, priv)
+	if _, err := VerifyWith(orig, pub, VerifyOptions{Anchors: []Checkpoint{differs}}); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "differs from the anchor") {
+		t.Errorf("anchor that disagrees: %v", err)
+	}
+}

@@ -85,6 +85,7 @@ func checkDir(dir string) error {
 
 type auditVerifyOptions struct {
 	pubkey        string
+	anchors       []string
 	requireSealed bool
 	output        string
 }
@@ -102,7 +103,12 @@ deleted, reordered or inserted record, a truncated tail, a forged checkpoint.
 
 Records after the last checkpoint are chained but not yet signed; they are
 reported as unsealed, and --require-sealed makes them a failure (use it on a
-log that was closed cleanly).`,
+log that was closed cleanly).
+
+--anchor names a file of checkpoint lines kept outside the log directory (for
+instance the latest checkpoint received over OTLP, or a copy of
+checkpoints.jsonl taken earlier): the log must agree with each and reach it,
+which catches a log cut back together with its checkpoint file.`,
 		Example: `  agentguard audit verify /var/lib/agentguard/decisions --pubkey audit.pub
   agentguard audit verify ./copy --pubkey MCowBQYDK2VwAyEA... -o json`,
 		Args: cobra.ExactArgs(1),
@@ -112,6 +118,7 @@ log that was closed cleanly).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.pubkey, "pubkey", "", "checkpoint public key: a file (PEM, base64 or hex) or the key inline")
+	f.StringArrayVar(&o.anchors, "anchor", nil, "file of checkpoint lines kept elsewhere, that the log must reach (repeatable)")
 	f.BoolVar(&o.requireSealed, "require-sealed", false, "fail when records follow the last checkpoint")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	return cmd
@@ -135,7 +142,11 @@ func runAuditVerify(dir string, o *auditVerifyOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep, err := audit.Verify(dir, pub)
+	anchors, err := readAnchors(o.anchors)
+	if err != nil {
+		return err
+	}
+	rep, err := audit.VerifyWith(dir, pub, audit.VerifyOptions{Anchors: anchors})
 	var ve *audit.VerifyError
 	if err != nil && !errors.As(err, &ve) {
 		return auditUsage("verify: %v", err)
@@ -175,6 +186,28 @@ func runAuditVerify(dir string, o *auditVerifyOptions, out io.Writer) error {
 		fmt.Fprintf(out, "warning: %s\n", w)
 	}
 	return nil
+}
+
+// readAnchors reads checkpoint lines from files.
+func readAnchors(paths []string) ([]audit.Checkpoint, error) {
+	var out []audit.Checkpoint
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, auditUsage("--anchor: %v", err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			cp, err := audit.ParseCheckpoint([]byte(line))
+			if err != nil {
+				return nil, auditUsage("--anchor %s line %d: %v", p, i+1, err)
+			}
+			out = append(out, cp)
+		}
+	}
+	return out, nil
 }
 
 type auditKeygenOptions struct {

@@ -76,7 +76,23 @@ func TestAuditVerifyCLI(t *testing.T) {
 		t.Fatalf("verify -o json: %v\n%s", err, out)
 	}
 
-	// Inline key, in base64.
+	// An anchor: the checkpoints as they are now.
+	anchor := filepath.Join(t.TempDir(), "anchor.jsonl")
+	cps, err := os.ReadFile(filepath.Join(dir, audit.CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(anchor, cps, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "audit", "verify", dir, "--pubkey", pub, "--anchor", anchor); err != nil {
+		t.Errorf("verify --anchor: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "audit", "verify", dir, "--pubkey", pub, "--anchor", pub); exitCode(err) != 2 {
+		t.Errorf("verify --anchor with a non-checkpoint file: exit %d, want 2", exitCode(err))
+	}
+
+	// Inline key, in hex.
 	pemData, _ := os.ReadFile(pub)
 	key, err := audit.ParsePublicKey(pemData)
 	if err != nil {
