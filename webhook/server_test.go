@@ -49,7 +49,12 @@ func TestServeFromCertDir(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Start(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	}()
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)

@@ -42,7 +42,7 @@ func newAgentguard(bundle string) (*agentguard, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	srv, err := webhook.NewServer(webhook.Options{CertDir: dir, Namespaces: labeler})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"github.com/agentguard/agentguard/webhook/guardrails"
 )
 
+var errNoRego = errors.New("no *.rego files")
+
 type regoPolicy struct {
 	query rego.PreparedEvalQuery
 }
@@ -26,7 +29,7 @@ type regoPolicy struct {
 func newRegoPolicy(ctx context.Context, dir string, cfg *guardrails.Config) (*regoPolicy, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.rego"))
 	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no Rego files in %s (%v)", dir, err)
+		return nil, fmt.Errorf("no Rego files in %s: %w", dir, errors.Join(err, errNoRego))
 	}
 	opts := []func(*rego.Rego){rego.Query("data.agentguard.bench.violation"), rego.Store(inmem.NewFromObject(regoData(cfg)))}
 	for _, f := range files {

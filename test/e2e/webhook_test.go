@@ -100,7 +100,7 @@ func TestWebhookAgainstKubeAPIServer(t *testing.T) {
 		_, err := c.client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
 		must(t, err, "create namespace %s", ns.Name)
 	}
-	registerWebhooks(t, ctx, c, wp)
+	registerWebhooks(ctx, t, c, wp)
 
 	pods := c.client.CoreV1().Pods("team-a")
 	// The API server picks up new webhook configurations asynchronously.
