@@ -262,6 +262,71 @@ func TestWebhookAgainstKubeAPIServer(t *testing.T) {
 		wantDenied(t, err, "AG-GEN-001")
 	})
 
+	t.Run("statefulsets, daemonsets and replicasets", func(t *testing.T) {
+		sel := func(name string) *metav1.LabelSelector {
+			return &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}}
+		}
+		tmpl := func(name string, mods ...func(*corev1.Pod)) corev1.PodTemplateSpec {
+			p := agentPod("", mods...)
+			p.Labels["app"] = name
+			return corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}
+		}
+		hostNet := func(p *corev1.Pod) { p.Spec.HostNetwork = true }
+		apps := c.client.AppsV1()
+		tests := []struct {
+			name   string
+			create func(mods ...func(*corev1.Pod)) (*corev1.PodTemplateSpec, error)
+		}{
+			{"StatefulSet", func(mods ...func(*corev1.Pod)) (*corev1.PodTemplateSpec, error) {
+				o, err := apps.StatefulSets("team-a").Create(ctx, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "ss"},
+					Spec: appsv1.StatefulSetSpec{Selector: sel("ss"), Template: tmpl("ss", mods...)}}, dryRun)
+				if err != nil {
+					return nil, err
+				}
+				return &o.Spec.Template, nil
+			}},
+			{"DaemonSet", func(mods ...func(*corev1.Pod)) (*corev1.PodTemplateSpec, error) {
+				o, err := apps.DaemonSets("team-a").Create(ctx, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "ds"},
+					Spec: appsv1.DaemonSetSpec{Selector: sel("ds"), Template: tmpl("ds", mods...)}}, dryRun)
+				if err != nil {
+					return nil, err
+				}
+				return &o.Spec.Template, nil
+			}},
+			{"ReplicaSet", func(mods ...func(*corev1.Pod)) (*corev1.PodTemplateSpec, error) {
+				o, err := apps.ReplicaSets("team-a").Create(ctx, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "rs"},
+					Spec: appsv1.ReplicaSetSpec{Selector: sel("rs"), Template: tmpl("rs", mods...)}}, dryRun)
+				if err != nil {
+					return nil, err
+				}
+				return &o.Spec.Template, nil
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				_, err := tt.create(hostNet)
+				wantDenied(t, err, "AG-GEN-001")
+				got, err := tt.create()
+				must(t, err, "dry-run create")
+				checkMutated(t, &got.ObjectMeta, &got.Spec)
+			})
+		}
+	})
+
+	t.Run("ephemeral containers without resources are refused", func(t *testing.T) {
+		p, err := pods.Get(ctx, "good", metav1.GetOptions{})
+		must(t, err, "get")
+		p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: "debug", Image: "registry.corp.example/debug:1",
+			SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+		}}}
+		_, err = pods.UpdateEphemeralContainers(ctx, "good", p, metav1.UpdateOptions{})
+		wantDenied(t, err, "AG-GEN-201")
+		if !strings.Contains(err.Error(), `ephemeral container "debug"`) {
+			t.Errorf("denied for another reason: %v", err)
+		}
+	})
+
 	t.Run("cronjobs and jobs", func(t *testing.T) {
 		p := agentPod("", func(p *corev1.Pod) { sc(p).RunAsUser = ptr(int64(0)); p.Spec.RestartPolicy = corev1.RestartPolicyNever })
 		cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "nightly"}, Spec: batchv1.CronJobSpec{
