@@ -98,8 +98,9 @@ func openLog(dir string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// Append hands rec to the writer and returns at once; it never waits for
-// the disk. It returns false when the record was not accepted: the queue
+// Append hands rec to the writer and returns at once (or, with
+// Options.AppendBudget, after at most that long); it never waits for the
+// disk. It returns false when the record was not accepted: the queue
 // was full, the Kind is invalid or the Log is closed. Dropped records are
 // counted, and the writer records their number in a KindDrop record.
 //
@@ -128,10 +129,20 @@ func (l *Log) Append(rec Record) bool {
 	case l.queue <- rec:
 		return true
 	default:
-		l.st.dropped[dropQueueFull].Add(1)
-		l.pendingDrops.Add(1)
-		return false
 	}
+	if b := l.opts.AppendBudget; b > 0 {
+		for deadline := time.Now().Add(b); time.Now().Before(deadline); {
+			runtime.Gosched()
+			select {
+			case l.queue <- rec:
+				return true
+			default:
+			}
+		}
+	}
+	l.st.dropped[dropQueueFull].Add(1)
+	l.pendingDrops.Add(1)
+	return false
 }
 
 // SetRedactor replaces the redaction rules for records written from now

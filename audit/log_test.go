@@ -543,3 +543,36 @@ func TestCheckpointInterval(t *testing.T) {
 		t.Errorf("live verify: %+v, %v", rep, err)
 	}
 }
+
+// With an AppendBudget, Append waits for room instead of dropping, up to
+// the budget.
+func TestAppendBudget(t *testing.T) {
+	t.Parallel()
+	_, priv := testKey(t)
+	sink := &blockingSink{blocked: make(chan struct{}), release: make(chan struct{})}
+	l, err := Open(t.TempDir(), Options{SigningKey: priv, QueueSize: 1, FlushInterval: time.Millisecond,
+		AppendBudget: 20 * time.Millisecond, Sinks: []Sink{sink}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	l.Append(decision(0))
+	<-sink.blocked
+	if !l.Append(decision(1)) { // fills the queue
+		t.Fatal("Append into an empty queue refused")
+	}
+	start := time.Now()
+	if l.Append(decision(2)) {
+		t.Fatal("Append into a full queue with a stuck writer succeeded")
+	}
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("Append gave up after %v, before its 20ms budget", d)
+	}
+	go func() {
+		time.Sleep(5 * time.Millisecond)
+		close(sink.release)
+	}()
+	if !l.Append(decision(3)) {
+		t.Error("Append did not get room that appeared within its budget")
+	}
+}

@@ -34,6 +34,11 @@ type Options struct {
 	// QueueSize is the number of records Append can hand over before the
 	// writer takes them; beyond it Append drops and counts. Default 8192.
 	QueueSize int
+	// AppendBudget lets Append wait up to this long for room in a full
+	// queue before it drops the record: decision latency traded for
+	// completeness under bursts. Append yields the processor while it
+	// waits; it never waits on the disk itself. Default 0: never wait.
+	AppendBudget time.Duration
 	// Redactor redacts Args. Default: NewRedactor(RedactionRules{}, nil),
 	// the built-in rules. Log.SetRedactor replaces it at run time.
 	Redactor *Redactor
@@ -74,8 +79,8 @@ func (o *Options) setDefaults() error {
 	if o.MaxArgsBytes == 0 {
 		o.MaxArgsBytes = 16 << 10
 	}
-	if o.CheckpointEvery < 0 || o.CheckpointInterval < 0 || o.FlushInterval < 0 || o.QueueSize < 0 || o.MaxArgsBytes < 0 {
-		return errors.New("options: CheckpointEvery, CheckpointInterval, FlushInterval, QueueSize and MaxArgsBytes must not be negative")
+	if o.CheckpointEvery < 0 || o.CheckpointInterval < 0 || o.FlushInterval < 0 || o.QueueSize < 0 || o.MaxArgsBytes < 0 || o.AppendBudget < 0 {
+		return errors.New("options: CheckpointEvery, CheckpointInterval, FlushInterval, QueueSize, MaxArgsBytes and AppendBudget must not be negative")
 	}
 	if o.Redactor == nil {
 		r, err := NewRedactor(RedactionRules{}, nil)
