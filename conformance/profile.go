@@ -103,6 +103,9 @@ type InventoryProfile struct {
 	// AgentServiceAccounts adds namespace/name ServiceAccounts to the RBAC
 	// scan, beside those of running agent pods.
 	AgentServiceAccounts []string `json:"agentServiceAccounts,omitempty"`
+	// PDPName is a substring of the PDP Deployment's name (AG-GEN-204).
+	// Default "pdp".
+	PDPName string `json:"pdpName,omitempty"`
 }
 
 // Subject is an AuthZEN subject.
@@ -119,6 +122,14 @@ type PDPProfile struct {
 	// Approver may approve grants of GrantableTool when it needs a human;
 	// optional.
 	Approver Identity `json:"approver"`
+	// DelegatedCaller is a user-delegated agent (AG-SEC-008); without a
+	// token the check is MANUAL. Default subject agent
+	// acme-agents/assistant. DelegatedTool is a tool on its allow-list and
+	// DelegatedUser a user it may act for. Defaults github/search_issues,
+	// alice@acme.example.
+	DelegatedCaller Identity `json:"delegatedCaller"`
+	DelegatedTool   string   `json:"delegatedTool,omitempty"`
+	DelegatedUser   string   `json:"delegatedUser,omitempty"`
 	// SpoofSubject is another agent the caller must not be able to name.
 	// Default agent globex-agents/sales.
 	SpoofSubject Subject `json:"spoofSubject"`
@@ -237,10 +248,15 @@ func (p *Profile) setDefaults() {
 	def(&a.WebhookName, "agentguard")
 
 	def(&p.Inventory.AgentguardSelector, "app.kubernetes.io/name=agentguard")
+	def(&p.Inventory.PDPName, "pdp")
 
 	d := &p.PDP
 	def(&d.Caller.Subject.Type, "agent")
 	def(&d.Caller.Subject.ID, "acme-agents/triage")
+	def(&d.DelegatedCaller.Subject.Type, "agent")
+	def(&d.DelegatedCaller.Subject.ID, "acme-agents/assistant")
+	def(&d.DelegatedTool, "github/search_issues")
+	def(&d.DelegatedUser, "alice@acme.example")
 	def(&d.SpoofSubject.Type, "agent")
 	def(&d.SpoofSubject.ID, "globex-agents/sales")
 	def(&d.ResourceType, "tool")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +87,10 @@ func checks() map[string]checkFunc {
 		"decisionlog/verify":                     checkDecisionLog,
 		"telemetry/metrics":                      checkMetrics,
 		"telemetry/decision-counter":             checkDecisionCounter,
+		"bundle/regression-tests":                checkBundleTests,
+		"pdp/user-delegation":                    checkUserDelegation,
+		"inventory/pdp-autoscaling":              checkPDPAutoscaling,
+		"inventory/tenant-quotas":                checkTenantQuotas,
 	}
 }
 
@@ -260,6 +265,18 @@ func (s *session) engine() (*pdp.Engine, error) {
 }
 
 var errNoBundle = errors.New("no policy bundle given (profile bundle: or --bundle)")
+
+// readTokenFile reads a bearer token; an empty path is no token.
+func readTokenFile(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read token: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
 
 func newNonce() string {
 	b := make([]byte, 4)
