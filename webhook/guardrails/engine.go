@@ -76,16 +76,6 @@ func (e *Engine) HasRules() bool { return e.rules != nil }
 // Revision returns the bundle revision the engine was built from.
 func (e *Engine) Revision() string { return e.revision }
 
-// CheckNames lists the names of the built-in checks with their control IDs,
-// in evaluation order.
-func (e *Engine) CheckNames() [][2]string {
-	out := make([][2]string, 0, len(e.checks))
-	for _, c := range e.checks {
-		out = append(out, [2]string{c.name, c.id})
-	}
-	return out
-}
-
 // Exempt reports why in is exempt from every guardrail, or "" if it is not.
 func (e *Engine) Exempt(in *Input) string {
 	ns := in.Namespace

@@ -96,9 +96,9 @@ func psaControlID(id policy.CheckID) string {
 	return "AG-GEN-001"
 }
 
-// PSAControls returns the control ID each upstream check ID maps to, and
+// psaMapping returns the control ID an upstream check ID maps to, and
 // whether the mapping is explicit (false means the AG-GEN-001 fallback).
-func PSAControls(id policy.CheckID) (string, bool) {
+func psaMapping(id policy.CheckID) (string, bool) {
 	m, ok := psaControl[id]
 	return m.id, ok
 }

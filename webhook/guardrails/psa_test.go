@@ -152,7 +152,7 @@ func TestPSAChecksMapped(t *testing.T) {
 	}
 	for _, c := range checks {
 		t.Run(string(c.ID), func(t *testing.T) {
-			id, ok := PSAControls(c.ID)
+			id, ok := psaMapping(c.ID)
 			if !ok {
 				t.Fatalf("PSA check %q has no control mapping in psaControl", c.ID)
 			}
@@ -162,7 +162,7 @@ func TestPSAChecksMapped(t *testing.T) {
 		})
 	}
 	for _, c := range policy.DefaultChecks() {
-		if _, ok := PSAControls(c.ID); !ok {
+		if _, ok := psaMapping(c.ID); !ok {
 			t.Errorf("upstream check %q (level %s) has no control mapping", c.ID, c.Level)
 		}
 	}
