@@ -69,7 +69,7 @@ func (s *session) runProbe(ctx context.Context, r *record, ns *suiteNamespaces, 
 	switch {
 	case p.pod != nil:
 		p.pod.Namespace = namespace
-		body, _ = json.Marshal(p.pod)
+		body, _ = json.MarshalIndent(p.pod, "", "  ")
 		kindName = "Pod " + namespace + "/" + p.pod.Name
 		path = fmt.Sprintf("POST /api/v1/namespaces/%s/pods?dryRun=All", namespace)
 		var out *corev1.Pod
@@ -79,7 +79,7 @@ func (s *session) runProbe(ctx context.Context, r *record, ns *suiteNamespaces, 
 		}
 	default:
 		p.dep.Namespace = namespace
-		body, _ = json.Marshal(p.dep)
+		body, _ = json.MarshalIndent(p.dep, "", "  ")
 		kindName = "Deployment " + namespace + "/" + p.dep.Name
 		path = fmt.Sprintf("POST /apis/apps/v1/namespaces/%s/deployments?dryRun=All", namespace)
 		var out *appsv1.Deployment

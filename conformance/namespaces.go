@@ -43,7 +43,10 @@ func (s *session) namespaces(ctx context.Context) (*suiteNamespaces, error) {
 			if n.tenant == "" {
 				continue
 			}
-			for _, sa := range []string{p.Admission.ServiceAccount, p.Admission.OtherAgentServiceAccount} {
+			// "default" too: the controller that creates it may lag, and
+			// the ServiceAccount admission plugin refuses pods whose
+			// account does not exist yet, before any webhook runs.
+			for _, sa := range []string{"default", p.Admission.ServiceAccount, p.Admission.OtherAgentServiceAccount} {
 				if sa == "" {
 					continue
 				}

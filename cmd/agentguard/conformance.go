@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -225,7 +227,11 @@ func runConformance(cmd *cobra.Command, g *globalFlags, f *conformanceRunFlags) 
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	// Interrupting the run still deletes the suite's namespaces: checks
+	// stop at the cancelled context and Run cleans up before returning.
+	sigCtx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(sigCtx, f.timeout)
 	defer cancel()
 	errOut := cmd.ErrOrStderr()
 	if cfg != nil {
