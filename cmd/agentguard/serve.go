@@ -24,6 +24,9 @@ type serveOptions struct {
 	webhook bool
 	bundle  string
 
+	auditDir string
+	auditKey string
+
 	bundlePubKeys            []string
 	insecureSkipBundleVerify bool
 	bundleMinRevision        string
@@ -81,6 +84,8 @@ Traces are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
 	f.BoolVar(&o.pdp, "pdp", false, "run the policy decision point")
 	f.BoolVar(&o.webhook, "webhook", false, "run the admission webhook")
 	f.StringVar(&o.bundle, "bundle", "policies/", "bundle source: a directory (watched), a .tar.gz file, https://... or oci://...")
+	f.StringVar(&o.auditDir, "audit-dir", "", "directory of the tamper-evident decision log (default: <data-dir>/audit)")
+	f.StringVar(&o.auditKey, "audit-key", "", "Ed25519 private key (PEM) that signs the decision log's checkpoints (default: generated once in --data-dir; its public key is written beside it for 'agentguard audit verify')")
 	f.StringArrayVar(&o.bundlePubKeys, "bundle-pubkey", nil, "PEM public key that bundle signatures must verify against (repeatable)")
 	f.BoolVar(&o.insecureSkipBundleVerify, "insecure-skip-bundle-verify", false, "INSECURE: activate bundles without verifying their signature (editing policies/ live)")
 	f.StringVar(&o.bundleMinRevision, "bundle-min-revision", "", "refuse bundles older than this revision (replay protection)")
@@ -134,6 +139,7 @@ func runServe(parent context.Context, o *serveOptions, log *slog.Logger) error {
 	tel, err := telemetry.Setup(ctx, telemetry.Options{
 		Version:      version,
 		OTLPEndpoint: os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
+		OTLPProtocol: os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL"),
 	})
 	if err != nil {
 		return err
@@ -151,6 +157,14 @@ func runServe(parent context.Context, o *serveOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if p.audit, err = openAudit(o, tel, log); err != nil {
+		return err
+	}
+	defer func() {
+		if err := p.audit.Close(); err != nil {
+			log.Error("closing the decision log", "error", err)
+		}
+	}()
 	if p.registry != nil {
 		if err := p.registry.Start(ctx); err != nil {
 			return fmt.Errorf("agent registry: %w", err)

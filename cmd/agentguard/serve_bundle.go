@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
+	"github.com/agentguard/agentguard/audit"
 	"github.com/agentguard/agentguard/bundles"
 	"github.com/agentguard/agentguard/bundles/check"
 	"github.com/agentguard/agentguard/internal/telemetry"
@@ -39,6 +40,7 @@ type process struct {
 	grants   *pdp.Grants
 	bundles  *bundles.Manager
 	registry *registry.Registry // nil without --agent-registry
+	audit    *audit.Log
 
 	mu        sync.Mutex
 	listeners []func(*activation)

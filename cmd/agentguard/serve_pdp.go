@@ -46,7 +46,7 @@ func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Tel
 	if err != nil {
 		return err
 	}
-	svc, err := grants.NewService(grants.Options{Store: store, Engines: p.PDP, Signer: signer})
+	svc, err := grants.NewService(grants.Options{Store: store, Engines: p.PDP, Signer: signer, OnEvent: grantAuditor(p.audit)})
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Tel
 			log.Error("grant sync stopped: grants approved elsewhere no longer reach this PDP", "error", err)
 		}
 	}()
-	go grants.Janitor(ctx, store, live, time.Now, time.Minute)
+	go grants.Janitor(ctx, store, live, time.Now, time.Minute, svc.EventFunc())
 
 	api, err := authzen.New(authzen.Options{
 		Engines:                      authzen.EngineFunc(p.PDP),
@@ -73,6 +73,7 @@ func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Tel
 		Grants:     svc,
 		GrantStore: store,
 		Signer:     signer,
+		Audit:      p.audit,
 	})
 	if err != nil {
 		return err

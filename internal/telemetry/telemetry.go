@@ -14,10 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	otellog "go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -32,10 +37,13 @@ type Options struct {
 	ServiceName string
 	// Version is the OTel service.version. Default "dev".
 	Version string
-	// OTLPEndpoint enables the OTLP/gRPC trace exporter when non-empty.
-	// cmd/ fills it from OTEL_EXPORTER_OTLP_ENDPOINT; the exporter itself also
-	// honours the other OTEL_EXPORTER_OTLP_* variables.
+	// OTLPEndpoint enables the OTLP trace and log exporters when non-empty.
+	// cmd/ fills it from OTEL_EXPORTER_OTLP_ENDPOINT; the exporters also
+	// honour the other OTEL_EXPORTER_OTLP_* variables.
 	OTLPEndpoint string
+	// OTLPProtocol is "grpc" or "http/protobuf" (the default, as the OTel
+	// specification says); cmd/ fills it from OTEL_EXPORTER_OTLP_PROTOCOL.
+	OTLPProtocol string
 }
 
 func (o *Options) setDefaults() {
@@ -53,6 +61,9 @@ type Telemetry struct {
 	MeterProvider  metric.MeterProvider
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
+	// LoggerProvider ships OTel log records (the decision log's records)
+	// over OTLP; nil without an endpoint.
+	LoggerProvider otellog.LoggerProvider
 
 	shutdown []func(context.Context) error
 }
@@ -82,13 +93,27 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	}
 
 	if opts.OTLPEndpoint != "" {
-		exp, err := otlptracegrpc.New(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("otlp trace exporter: %w", err)
+		var (
+			texp sdktrace.SpanExporter
+			lexp sdklog.Exporter
+			err  error
+		)
+		if opts.OTLPProtocol == "grpc" {
+			if texp, err = otlptracegrpc.New(ctx); err == nil {
+				lexp, err = otlploggrpc.New(ctx)
+			}
+		} else {
+			if texp, err = otlptracehttp.New(ctx); err == nil {
+				lexp, err = otlploghttp.New(ctx)
+			}
 		}
-		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-		t.TracerProvider = tp
-		t.shutdown = append(t.shutdown, tp.Shutdown)
+		if err != nil {
+			return nil, fmt.Errorf("otlp exporters: %w", err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(texp), sdktrace.WithResource(res))
+		lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewBatchProcessor(lexp)), sdklog.WithResource(res))
+		t.TracerProvider, t.LoggerProvider = tp, lp
+		t.shutdown = append(t.shutdown, tp.Shutdown, lp.Shutdown)
 	} else {
 		// Nothing to export to: spans are not recorded, but an incoming
 		// traceparent still propagates (the noop tracer keeps the parent's

@@ -129,22 +129,27 @@ func (s *Server) evaluate(ctx context.Context, eng *pdp.Engine, id *authn.Identi
 	}
 	resp := s.decision(eng, d)
 	if s.opts.Grants == nil {
+		s.auditDecision(ctx, eng, id, preq, d, "")
 		return evaluated{d: d, resp: resp}, nil
 	}
 	if d.Allowed {
+		gid := ""
 		for _, pid := range d.Reasons {
-			gid, ok := strings.CutPrefix(pid, pdp.GrantPolicyPrefix)
+			g, ok := strings.CutPrefix(pid, pdp.GrantPolicyPrefix)
 			if !ok {
 				continue
 			}
-			if g, ok := eng.Grants().Get(gid); ok {
-				resp.Context.Approval = &Approval{ID: gid, ApprovedUntil: g.Until.UTC().Format(time.RFC3339)}
-				s.markUsed(gid, d)
+			if grant, ok := eng.Grants().Get(g); ok {
+				gid = g
+				resp.Context.Approval = &Approval{ID: g, ApprovedUntil: grant.Until.UTC().Format(time.RFC3339)}
+				s.markUsed(g, d)
 				break
 			}
 		}
+		s.auditDecision(ctx, eng, id, preq, d, gid)
 		return evaluated{d: d, resp: resp}, nil
 	}
+	defer s.auditDecision(ctx, eng, id, preq, d, "")
 	switch {
 	case approvalID != "":
 		resp.Context.Reason = "approval_unverifiable"
@@ -171,7 +176,7 @@ func (s *Server) markUsed(gid string, d pdp.Decision) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := grants.MarkUsed(ctx, s.opts.GrantStore, gid, "decision:"+d.ID, time.Now()); err != nil {
+		if err := grants.MarkUsed(ctx, s.opts.GrantStore, gid, "decision:"+d.ID, time.Now(), s.opts.Grants.EventFunc()); err != nil {
 			s.opts.Log.Warn("could not record grant use", "grant", gid, "error", err)
 		}
 	}()

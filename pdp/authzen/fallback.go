@@ -35,6 +35,7 @@ func (s *Server) handleFallbackRecords(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.metrics.fallbackRecords(r.Context(), len(batch.Records), batch.Dropped)
+	s.auditFallback(r.Context(), caller(r), batch)
 	if s.opts.OnFallbackRecords != nil {
 		s.opts.OnFallbackRecords(r.Context(), caller(r), batch)
 	}

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/agentguard/agentguard/audit"
 	"github.com/agentguard/agentguard/internal/httpx"
 	"github.com/agentguard/agentguard/pdp"
 	"github.com/agentguard/agentguard/pdp/authn"
@@ -89,6 +90,9 @@ type Options struct {
 	// authenticated reporter, for the decision log. Nil: the endpoint
 	// accepts and counts them only.
 	OnFallbackRecords func(ctx context.Context, reporter *authn.Identity, batch client.RecordBatch)
+	// Audit, when set, gets one record per decision and per reported
+	// fallback decision (the tamper-evident decision log).
+	Audit *audit.Log
 }
 
 func (o *Options) setDefaults() {

@@ -47,6 +47,10 @@ type Options struct {
 	Endpoint string
 	// Now is the clock. Default: the engine's clock.
 	Now func() time.Time
+	// OnEvent, when set, sees every lifecycle event once it is stored
+	// (requested, approved, denied, cancelled, revoked, expired), e.g. for
+	// the decision log.
+	OnEvent func(*Request, Event)
 }
 
 // Service runs the access-request lifecycle.
@@ -200,6 +204,9 @@ func (s *Service) Submit(ctx context.Context, caller Caller, sub *Submission, id
 	}
 	if err := s.opts.Store.Create(ctx, r); err != nil {
 		return nil, false, storeProblem(err)
+	}
+	for _, e := range r.Events {
+		s.emit(r, e)
 	}
 	return r, false, nil
 }
@@ -387,6 +394,7 @@ func (s *Service) transition(ctx context.Context, id string, f func(*Request, ti
 		if r.Status == StatusPending && !now.Before(r.ExpiresAt) {
 			expire(r, now)
 			if err := s.opts.Store.Update(ctx, r); err == nil {
+				s.emit(r, r.Events[len(r.Events)-1])
 				return nil, problem(ProblemTaskExpired, http.StatusGone, "Task expired", "access request %s expired at %s", r.ID, r.ExpiresAt.Format(time.RFC3339))
 			}
 			continue
@@ -401,10 +409,21 @@ func (s *Service) transition(ctx context.Context, id string, f func(*Request, ti
 		if err != nil {
 			return nil, storeProblem(err)
 		}
+		s.emit(r, r.Events[len(r.Events)-1])
 		return r, nil
 	}
 	return nil, problem(ProblemUnavailable, http.StatusServiceUnavailable, "Busy", "access request %s keeps changing; retry", id)
 }
+
+func (s *Service) emit(r *Request, e Event) {
+	if s.opts.OnEvent != nil {
+		s.opts.OnEvent(r, e)
+	}
+}
+
+// EventFunc is the service's OnEvent hook, for the package functions
+// (Janitor, MarkUsed) that change requests outside the service.
+func (s *Service) EventFunc() func(*Request, Event) { return s.opts.OnEvent }
 
 func expire(r *Request, now time.Time) {
 	r.Status = StatusExpired

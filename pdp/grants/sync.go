@@ -40,7 +40,7 @@ func (r *Request) Grant() (pdp.Grant, bool) {
 // approved ones past approved_until as expired (recording the event), and
 // prunes the live set, every interval until ctx ends. It is bookkeeping:
 // an expired grant already allows nothing, by the PDP's clock.
-func Janitor(ctx context.Context, store Store, live *pdp.Grants, now func() time.Time, interval time.Duration) {
+func Janitor(ctx context.Context, store Store, live *pdp.Grants, now func() time.Time, interval time.Duration, onEvent func(*Request, Event)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -48,15 +48,15 @@ func Janitor(ctx context.Context, store Store, live *pdp.Grants, now func() time
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			ExpireDue(ctx, store, now())
+			ExpireDue(ctx, store, now(), onEvent)
 			live.Prune(now())
 		}
 	}
 }
 
 // ExpireDue records the expiry of every request whose time has passed and
-// returns how many it changed.
-func ExpireDue(ctx context.Context, store Store, now time.Time) int {
+// returns how many it changed; onEvent (optional) sees each expiry.
+func ExpireDue(ctx context.Context, store Store, now time.Time, onEvent func(*Request, Event)) int {
 	rs, err := store.List(ctx, Filter{Status: []Status{StatusPending, StatusApproved}})
 	if err != nil {
 		return 0
@@ -74,14 +74,17 @@ func ExpireDue(ctx context.Context, store Store, now time.Time) int {
 		}
 		if store.Update(ctx, r) == nil {
 			n++
+			if onEvent != nil {
+				onEvent(r, r.Events[len(r.Events)-1])
+			}
 		}
 	}
 	return n
 }
 
 // MarkUsed records the first use of a grant (later uses are in the
-// decision log, not on the request).
-func MarkUsed(ctx context.Context, store Store, id, actor string, now time.Time) error {
+// decision log, not on the request); onEvent (optional) sees it.
+func MarkUsed(ctx context.Context, store Store, id, actor string, now time.Time, onEvent func(*Request, Event)) error {
 	for attempt := 0; attempt < 3; attempt++ {
 		r, err := store.Get(ctx, id)
 		if err != nil {
@@ -92,8 +95,12 @@ func MarkUsed(ctx context.Context, store Store, id, actor string, now time.Time)
 				return nil
 			}
 		}
-		r.Events = append(r.Events, Event{Type: "used", Actor: actor, At: now.UTC()})
+		ev := Event{Type: "used", Actor: actor, At: now.UTC()}
+		r.Events = append(r.Events, ev)
 		if err := store.Update(ctx, r); err == nil {
+			if onEvent != nil {
+				onEvent(r, ev)
+			}
 			return nil
 		}
 	}
