@@ -59,6 +59,12 @@ var variants = []variant{
 		c["envFrom"] = []any{map[string]any{"secretRef": map[string]any{"name": "db-admin"}}}
 	}},
 	{"other tenant", func(r, _, _ map[string]any) { r["namespace"] = "team-b" }},
+	{"unregistered agent", func(_, p, _ map[string]any) {
+		p["metadata"].(map[string]any)["labels"].(map[string]any)["agentguard.io/agent"] = "stranger"
+	}},
+	{"no agent label in a tenant namespace", func(_, p, _ map[string]any) {
+		delete(p["metadata"].(map[string]any)["labels"].(map[string]any), "agentguard.io/agent")
+	}},
 	{"no tenant namespace", func(r, _, _ map[string]any) { r["namespace"] = "plain" }},
 	{"exempt namespace", func(r, p, _ map[string]any) {
 		r["namespace"] = "kube-system"

@@ -67,7 +67,7 @@ func regoData(cfg *guardrails.Config) map[string]any {
 	for id, a := range cfg.Agents {
 		agents[id] = map[string]any{
 			"tenant": a.Tenant, "serviceAccount": a.ServiceAccount, "automountServiceAccountToken": a.AutomountServiceAccountToken,
-			"secrets": strs(a.Secrets), "configMaps": strs(a.ConfigMaps),
+			"secrets": strs(a.Secrets), "configMaps": strs(a.ConfigMaps), "suspended": a.Suspended,
 		}
 	}
 	var registries, patterns []any
@@ -83,7 +83,7 @@ func regoData(cfg *guardrails.Config) map[string]any {
 			"systemNamespace": cfg.SystemNamespace, "exemptNamespaces": strs(cfg.Exemptions.Namespaces),
 			"allowedRegistries": registries, "tenants": tenants, "agents": agents,
 			"secretNamePatterns": patterns, "secretAllowedNames": strs(cfg.Secrets.AllowedNames),
-			"maxExpirationSeconds": cfg.Tokens.MaxExpirationSeconds,
+			"maxExpirationSeconds": cfg.Tokens.MaxExpirationSeconds, "requireRegisteredAgents": cfg.RequireRegisteredAgents,
 		},
 	}
 }

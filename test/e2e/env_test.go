@@ -11,10 +11,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -215,5 +218,30 @@ func must(t *testing.T, err error, what string, args ...any) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", fmt.Sprintf(what, args...), err)
+	}
+}
+
+// waitForWebhook blocks until the API server calls the webhook: the API
+// server picks up new webhook configurations asynchronously.
+func waitForWebhook(ctx context.Context, t *testing.T, c *cluster) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "webhook-probe", Labels: map[string]string{guardrails.LabelTenant: "team-a"}}}
+	if _, err := c.client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create namespace: %v", err)
+	}
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Labels: map[string]string{guardrails.LabelAgent: "research-bot"}},
+		Spec:       corev1.PodSpec{HostPID: true, Containers: []corev1.Container{{Name: "c", Image: "registry.corp.example/a:1"}}},
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := c.client.CoreV1().Pods(ns.Name).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil && strings.Contains(err.Error(), "[AG-GEN-001]") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook never took effect; last result: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

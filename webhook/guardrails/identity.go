@@ -1,6 +1,7 @@
 package guardrails
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -35,8 +36,12 @@ func checkServiceAccount(ev *evaluation) {
 		if a.Tenant != "" && ev.d.Tenant != "" && a.Tenant != ev.d.Tenant {
 			continue
 		}
-		ev.add(id, "pod of agent %q runs under ServiceAccount %q, which is registered to agent %q; fix: give agent %q its own ServiceAccount",
-			ev.d.Agent, sa, other, agentKey(ev.d.Agent))
+		who := fmt.Sprintf("pod of agent %q", ev.d.Agent)
+		if ev.d.Agent == "" {
+			who = "pod without an " + LabelAgent + " label"
+		}
+		ev.add(id, "%s runs under ServiceAccount %q, which is registered to agent %q; fix: give this workload its own ServiceAccount",
+			who, sa, other)
 		return
 	}
 }

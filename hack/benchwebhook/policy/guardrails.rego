@@ -341,6 +341,26 @@ violation contains {"id": "AG-SEC-105", "msg": sprintf("[AG-SEC-105] agent %q be
 	registered.tenant != tenant
 }
 
+# AG-SEC-012: only registered, active agents.
+violation contains {"id": "AG-SEC-012", "msg": "[AG-SEC-012] pod in a tenant namespace has no agent label"} if {
+	applies
+	params.requireRegisteredAgents
+	agent == ""
+}
+
+violation contains {"id": "AG-SEC-012", "msg": sprintf("[AG-SEC-012] agent %q is not registered", [agent])} if {
+	applies
+	params.requireRegisteredAgents
+	agent != ""
+	not params.agents[agent]
+}
+
+violation contains {"id": "AG-SEC-012", "msg": sprintf("[AG-SEC-012] agent %q is suspended", [agent])} if {
+	applies
+	params.requireRegisteredAgents
+	registered.suspended == true
+}
+
 # AG-SEC-103: Secrets and ConfigMaps only from the allowlist.
 refs contains ["Secret", r.name, r.key] if {
 	some c in containers
