@@ -17,6 +17,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/agentguard/agentguard/audit"
 	"github.com/agentguard/agentguard/conformance"
@@ -47,7 +48,9 @@ func strictBundle(t *testing.T) string {
 			return err
 		}
 		if rel == filepath.Join("admission", "config.yaml") {
-			data = []byte(strings.Replace(string(data), "requireRegisteredAgents: false", "requireRegisteredAgents: true", 1))
+			if data, err = strictConfig(data); err != nil {
+				return err
+			}
 		}
 		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
 	})
@@ -55,6 +58,24 @@ func strictBundle(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// strictConfig requires registered agents and registers a second agent of
+// tenant team-a, agconf-other, whose ServiceAccount the probe agent must
+// not use (AG-SEC-001).
+func strictConfig(data []byte) ([]byte, error) {
+	var cfg map[string]any
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return nil, err
+	}
+	cfg["requireRegisteredAgents"] = true
+	agents, _ := cfg["agents"].(map[string]any)
+	if agents == nil {
+		agents = map[string]any{}
+	}
+	agents["agconf-other"] = map[string]any{"tenant": "team-a", "serviceAccount": "agconf-other"}
+	cfg["agents"] = agents
+	return yaml.Marshal(cfg)
 }
 
 // startPDP runs the PDP with the default bundle, static tokens, a bbolt
@@ -248,6 +269,7 @@ func TestConformanceAgainstKubeAPIServer(t *testing.T) {
 	profile.Telemetry.WebhookMetricsURL = wp.url + "/metrics"
 	profile.Telemetry.InsecureSkipVerify = true
 	profile.PDP.DelegatedCaller.TokenFile = assistantFile
+	profile.Admission.OtherAgentServiceAccount = "agconf-other"
 
 	var progress int
 	rep, err := conformance.Run(ctx, conformance.Options{
