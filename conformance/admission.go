@@ -24,10 +24,11 @@ const (
 // probe is one server-side dry-run create.
 type probe struct {
 	// step describes the probe in the evidence.
-	step string
-	ns   string
-	pod  *corev1.Pod
-	dep  *appsv1.Deployment
+	step   string
+	ns     string
+	pod    *corev1.Pod
+	dep    *appsv1.Deployment
+	secret *corev1.Secret
 	// deny is the control ID the refusal must carry; empty means the
 	// object must be admitted, and verify (if set) inspects what the API
 	// server returned, reporting problems.
@@ -77,6 +78,17 @@ func (s *session) runProbe(ctx context.Context, r *record, ns *suiteNamespaces, 
 		if err == nil {
 			spec, meta = &out.Spec, &out.ObjectMeta
 		}
+	case p.secret != nil:
+		p.secret.Namespace = namespace
+		body, _ = json.MarshalIndent(p.secret, "", "  ")
+		kindName = "Secret " + namespace + "/" + p.secret.Name
+		path = fmt.Sprintf("POST /api/v1/namespaces/%s/secrets?dryRun=All", namespace)
+		_, err = s.kube.CoreV1().Secrets(namespace).Create(ctx, p.secret, dryRunAll)
+		if err == nil && p.verify != nil {
+			r.errorf("probe %q: a Secret probe cannot verify a pod spec", p.step)
+			return
+		}
+		spec, meta = &corev1.PodSpec{}, &p.secret.ObjectMeta
 	default:
 		p.dep.Namespace = namespace
 		body, _ = json.MarshalIndent(p.dep, "", "  ")

@@ -238,8 +238,13 @@ func checkShortLivedTokens(ctx context.Context, s *session, r *record) {
 				return nil
 			}},
 		{step: "projected token for a tool audience valid for 10 minutes", ns: nsTenant, pod: s.compliantPod("sec004-ok", projected("tools.example", 600))},
+		{step: "legacy ServiceAccount token Secret in an agent namespace", ns: nsTenant, deny: id, secret: &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "sec004-legacy-token", Labels: map[string]string{RunLabel: s.nonce},
+				Annotations: map[string]string{corev1.ServiceAccountNameKey: s.profile.Admission.ServiceAccount}},
+			Type: corev1.SecretTypeServiceAccountToken,
+		}},
 	}
-	r.skip("Secret of type kubernetes.io/service-account-token in an agent namespace", "scan for legacy token Secrets")
+	r.skip("scan for legacy token Secrets (reading Secrets is more access than the suite asks for)")
 	s.runProbes(ctx, r, probes)
 }
 
@@ -294,4 +299,35 @@ func allContainers(spec *corev1.PodSpec) []corev1.Container {
 		out = append(out, corev1.Container{Name: e.Name, Image: e.Image})
 	}
 	return out
+}
+
+func checkFilesystem(ctx context.Context, s *session, r *record) {
+	const id = "AG-SEC-209"
+	scratch := func(limit bool) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			ed := &corev1.EmptyDirVolumeSource{}
+			if limit {
+				ed.SizeLimit = ptrTo(resource.MustParse("64Mi"))
+			}
+			p.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: ed}}}
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: "/tmp"}}
+		}
+	}
+	s.runProbes(ctx, r, []probe{
+		{step: "emptyDir without sizeLimit", ns: nsTenant, pod: s.compliantPod("sec209", scratch(false)), deny: id},
+		{step: "read-only root filesystem with a 64Mi emptyDir scratch volume", ns: nsTenant, pod: s.compliantPod("sec209-ok", scratch(true))},
+	})
+	if r.forced != "" {
+		return
+	}
+	s.denyOrMutate(ctx, r, id, "container without readOnlyRootFilesystem",
+		s.compliantPod("sec209-rw", func(p *corev1.Pod) { csc(p).ReadOnlyRootFilesystem = nil }),
+		func(spec *corev1.PodSpec, _ *metav1.ObjectMeta) []string {
+			c := spec.Containers[0]
+			if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+				return []string{"readOnlyRootFilesystem: true was not filled in"}
+			}
+			return nil
+		})
+	r.skip("a PVC already used by another agent ID")
 }

@@ -72,6 +72,7 @@ func checks() map[string]checkFunc {
 		"admission/secret-allowlist":             checkSecretAllowlist,
 		"admission/tenancy":                      checkTenancy,
 		"admission/registered-agents":            checkRegisteredAgents,
+		"admission/filesystem":                   checkFilesystem,
 		"inventory/guardrail-coverage":           checkGuardrailCoverage,
 		"inventory/webhook-configuration":        checkWebhookConfiguration,
 		"inventory/disruption-budgets":           checkDisruptionBudgets,
