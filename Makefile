@@ -98,6 +98,10 @@ bench: ## Run the Go benchmarks (engine sizes, indexed vs plain; admission)
 bench-pdp: build $(BIN)/opa ## Load-test agentguard's PDP and OPA side by side on the same workload
 	go run ./hack/loadgen -agentguard $(BIN)/agentguard -opa $(BIN)/opa
 
+.PHONY: chaos-pdp
+chaos-pdp: build envtest-bins ## Prove the PEP fallback under real faults (PDP killed/paused, apiserver down, bundle 500/tampered, clock skew); fails on any unsafe allow
+	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) go run ./hack/chaos-pdp -agentguard $(BIN)/agentguard
+
 .PHONY: bench-webhook
 bench-webhook: ## Time agentguard's admission evaluation and the same checks in Rego (OPA Go API) side by side
 	go run ./hack/benchwebhook
