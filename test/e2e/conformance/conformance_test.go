@@ -324,6 +324,7 @@ func TestConformanceAgainstKubeAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	keep(t, "with-agentguard", out)
+	checkRendered(t, out, len(rep.Results))
 
 	// The same API server without agentguard: deregister the webhooks and
 	// give no PDP.
