@@ -55,6 +55,7 @@ func Mutate(e *guardrails.Engine, in *guardrails.Input, x *Extracted) Mutation {
 		if settings, _ := e.AgentSettings(in); !settings.AutomountServiceAccountToken {
 			m.disableAutomount(spec)
 		}
+		m.placement(spec, e.TenantOf(in))
 	}
 	// Pods (not templates, whose change would roll out every workload on
 	// each bundle revision) of agents carry the admission stamp.
@@ -278,6 +279,53 @@ func (m *mutator) annotate(x *Extracted, changes []string, stamp string) {
 	md := meta.DeepCopy()
 	md.Annotations = set
 	m.ops = append(m.ops, PatchOp{Op: "add", Path: x.Path + "/metadata", Value: md})
+}
+
+// placement adds the tenant's node selector entries, tolerations and
+// RuntimeClass where the pod has none (AG-SEC-107, AG-SEC-109). Conflicting
+// explicit values are left for validation to deny.
+func (m *mutator) placement(spec *corev1.PodSpec, t guardrails.Tenant) {
+	var missing map[string]string
+	for k, v := range t.NodeSelector {
+		if _, ok := spec.NodeSelector[k]; !ok {
+			if missing == nil {
+				missing = map[string]string{}
+			}
+			missing[k] = v
+		}
+	}
+	if missing != nil {
+		merged := make(map[string]string, len(spec.NodeSelector)+len(missing))
+		for k, v := range spec.NodeSelector {
+			merged[k] = v
+		}
+		for k, v := range missing {
+			merged[k] = v
+		}
+		m.add("/spec/nodeSelector", merged, "nodeSelector")
+	}
+	tols := slices.Clone(spec.Tolerations)
+	for _, want := range t.Tolerations {
+		if !slices.ContainsFunc(spec.Tolerations, func(have corev1.Toleration) bool { return sameToleration(have, want) }) {
+			tols = append(tols, want)
+		}
+	}
+	if len(tols) > len(spec.Tolerations) {
+		m.add("/spec/tolerations", tols, "tolerations")
+	}
+	if t.RuntimeClassName != "" && spec.RuntimeClassName == nil {
+		m.add("/spec/runtimeClassName", t.RuntimeClassName, "runtimeClassName")
+	}
+}
+
+func sameToleration(a, b corev1.Toleration) bool {
+	op := func(o corev1.TolerationOperator) corev1.TolerationOperator {
+		if o == "" {
+			return corev1.TolerationOpEqual
+		}
+		return o
+	}
+	return a.Key == b.Key && op(a.Operator) == op(b.Operator) && a.Value == b.Value && a.Effect == b.Effect
 }
 
 // escapePointer escapes a JSON pointer reference token (RFC 6901).

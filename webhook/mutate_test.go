@@ -315,3 +315,63 @@ func TestMutateSkips(t *testing.T) {
 		})
 	}
 }
+
+func TestMutatePlacement(t *testing.T) {
+	cfg := guardrails.DefaultConfig()
+	cfg.Tenants = map[string]guardrails.Tenant{"team-a": {
+		NodeSelector:     map[string]string{"pool": "team-a"},
+		Tolerations:      []corev1.Toleration{{Key: "tenant", Operator: corev1.TolerationOpEqual, Value: "team-a", Effect: corev1.TaintEffectNoSchedule}},
+		RuntimeClassName: "gvisor",
+	}}
+	e, err := guardrails.New(context.Background(), guardrails.Options{Config: cfg, Revision: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := &Reviewer{Namespaces: testNamespaces}
+	pod := func(spec map[string]any) []byte {
+		b, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p", "labels": agentLabels}, "spec": spec})
+		return b
+	}
+	t.Run("defaults added, then idempotent", func(t *testing.T) {
+		spec := minimalPodSpec()
+		spec["tolerations"] = []any{map[string]any{"key": "gpu", "operator": "Exists"}}
+		req := &Request{Kind: schema.GroupKind{Kind: "Pod"}, Operation: "CREATE", Namespace: "team-a", Object: pod(spec)}
+		res, err := rv.Admit(context.Background(), e, req, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Allowed() {
+			t.Fatalf("denied: %s", res.Decision.Reason())
+		}
+		patched, err := ApplyPatch(req.Object, res.Mutation.Patch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &corev1.Pod{}
+		if err := json.Unmarshal(patched, got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Spec.NodeSelector["pool"] != "team-a" || len(got.Spec.Tolerations) != 2 || got.Spec.RuntimeClassName == nil || *got.Spec.RuntimeClassName != "gvisor" {
+			t.Errorf("placement not applied: %+v %+v %v", got.Spec.NodeSelector, got.Spec.Tolerations, got.Spec.RuntimeClassName)
+		}
+		req2 := *req
+		req2.Object = patched
+		again, err := rv.Mutate(context.Background(), e, &req2)
+		if err != nil || len(again.Mutation.Patch) != 0 {
+			t.Errorf("second mutation: %v %s", err, mustJSON(t, again.Mutation.Patch))
+		}
+	})
+	t.Run("explicit other pool kept and denied", func(t *testing.T) {
+		spec := minimalPodSpec()
+		spec["nodeSelector"] = map[string]any{"pool": "team-b"}
+		spec["runtimeClassName"] = "runc"
+		res, err := rv.Admit(context.Background(), e, &Request{Kind: schema.GroupKind{Kind: "Pod"}, Operation: "CREATE", Namespace: "team-a", Object: pod(spec)}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reason := res.Decision.Reason()
+		if res.Allowed() || !strings.Contains(reason, "[AG-SEC-107]") || !strings.Contains(reason, "[AG-SEC-109]") {
+			t.Errorf("allowed=%v %s", res.Allowed(), reason)
+		}
+	})
+}

@@ -137,6 +137,21 @@ type Tenant struct {
 	// MaxPerContainer caps each container's requests and limits, e.g.
 	// {cpu: "4", memory: 8Gi, nvidia.com/gpu: "1"}.
 	MaxPerContainer corev1.ResourceList `json:"maxPerContainer,omitempty"`
+	// NodeSelector pins the tenant's agent pods to its own nodes
+	// (AG-SEC-107): the mutating webhook adds missing entries, and a pod may
+	// not select (or require by node affinity) other values for these keys.
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations let the tenant's pods onto its tainted nodes; the mutating
+	// webhook adds missing ones. A pod may not tolerate the same taint keys
+	// with other values, nor every taint at once.
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// ExtendedResources, when set, are the only extended resources (GPU
+	// models, MIG profiles) the tenant's pods may ask for (AG-SEC-107).
+	ExtendedResources []corev1.ResourceName `json:"extendedResources,omitempty"`
+	// RuntimeClassName, when set, is the sandboxed runtime every agent pod
+	// of the tenant runs in (AG-SEC-109); the mutating webhook sets it where
+	// unset.
+	RuntimeClassName string `json:"runtimeClassName,omitempty"`
 }
 
 // Agent is one entry of the agent registry.
@@ -290,9 +305,25 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("tokens.maxExpirationSeconds %d: Kubernetes' minimum is 600", c.Tokens.MaxExpirationSeconds))
 	}
 	for _, name := range sortedKeys(c.Tenants) {
-		for rn, q := range c.Tenants[name].MaxPerContainer {
+		t := c.Tenants[name]
+		for rn, q := range t.MaxPerContainer {
 			if q.Sign() < 0 {
 				errs = append(errs, fmt.Errorf("tenants.%s.maxPerContainer.%s: must not be negative", name, rn))
+			}
+		}
+		for _, k := range sortedKeys(t.NodeSelector) {
+			if msgs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(t.NodeSelector[k])...); len(msgs) > 0 {
+				errs = append(errs, fmt.Errorf("tenants.%s.nodeSelector.%s: %s", name, k, strings.Join(msgs, "; ")))
+			}
+		}
+		for i, tol := range t.Tolerations {
+			if tol.Key == "" || (tol.Operator != "" && tol.Operator != corev1.TolerationOpEqual && tol.Operator != corev1.TolerationOpExists) {
+				errs = append(errs, fmt.Errorf("tenants.%s.tolerations[%d]: want a key and operator Equal or Exists", name, i))
+			}
+		}
+		if t.RuntimeClassName != "" {
+			if msgs := validation.IsDNS1123Subdomain(t.RuntimeClassName); len(msgs) > 0 {
+				errs = append(errs, fmt.Errorf("tenants.%s.runtimeClassName %q: %s", name, t.RuntimeClassName, strings.Join(msgs, "; ")))
 			}
 		}
 	}

@@ -33,6 +33,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "shared service account", yaml: "agents:\n  a: {serviceAccount: sa}\n  b: {serviceAccount: sa}", wantErr: []string{`already registered to agent "a"`}},
 		{name: "unknown tenant", yaml: "tenants: {t1: {}}\nagents:\n  a: {tenant: t2}", wantErr: []string{`agents.a.tenant "t2"`}},
 		{name: "bad secret ref", yaml: "agents:\n  a: {secrets: [\"Not_A_Name\"]}", wantErr: []string{"agents.a.secrets[0]"}},
+		{name: "bad placement", yaml: "tenants:\n  t:\n    nodeSelector: {\"bad key!\": x}\n    tolerations: [{operator: Exists}]\n    runtimeClassName: Not_Valid",
+			wantErr: []string{"tenants.t.nodeSelector.bad key!", "tenants.t.tolerations[0]", `tenants.t.runtimeClassName "Not_Valid"`}},
 		{name: "bad quantity", yaml: "tenants: {t: {maxPerContainer: {cpu: lots}}}", wantErr: []string{"quantities must match"}},
 	}
 	for _, tt := range tests {

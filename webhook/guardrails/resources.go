@@ -18,6 +18,8 @@ var builtinChecks = []check{
 	{name: "token", id: "AG-SEC-004", scope: scopeAgents, run: checkToken},
 	{name: "token-secrets", id: "AG-SEC-004", scope: scopeTenantSecrets, run: checkTokenSecret},
 	{name: "secret-refs", id: "AG-SEC-103", scope: scopeAgents, run: checkSecretRefs},
+	{name: "placement", id: "AG-SEC-107", scope: scopeAgents, run: checkPlacement},
+	{name: "runtime-class", id: "AG-SEC-109", scope: scopeAgents, run: checkRuntimeClass},
 	{name: "protected-labels", id: "AG-SEC-105", scope: scopeLabels, run: checkProtectedLabels},
 }
 
