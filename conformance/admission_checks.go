@@ -84,8 +84,11 @@ func checkNonRoot(ctx context.Context, s *session, r *record) {
 				return nil
 			}},
 	}
-	r.skip("image config User lookup (images whose config User is empty, root or 0)", "scan of the effective UID of running agent containers")
+	r.skip("image config User lookup (images whose config User is empty, root or 0, for probes and running containers)")
 	s.runProbes(ctx, r, probes)
+	if r.forced == "" {
+		s.scanRootContainers(ctx, r)
+	}
 }
 
 func checkApprovedRegistries(ctx context.Context, s *session, r *record) {
@@ -214,8 +217,11 @@ func checkDedicatedServiceAccount(ctx context.Context, s *session, r *record) {
 	} else {
 		r.skip("pod on another agent's ServiceAccount (set admission.otherAgentServiceAccount)")
 	}
-	r.skip("scan for ServiceAccounts or SPIFFE IDs shared by several agents")
+	r.skip("SPIFFE IDs shared by several agents")
 	s.runProbes(ctx, r, probes)
+	if r.forced == "" {
+		s.scanSharedServiceAccounts(ctx, r)
+	}
 }
 
 func checkShortLivedTokens(ctx context.Context, s *session, r *record) {
@@ -275,8 +281,10 @@ func checkTenancy(ctx context.Context, s *session, r *record) {
 		{step: "agent Deployment in a namespace of another tenant", ns: nsOther, dep: deploymentOf(s.compliantPod("sec105")), deny: id},
 		{step: "agent pod in its own tenant's namespace", ns: nsTenant, pod: s.compliantPod("sec105-ok")},
 	}
-	r.skip("Namespace update changing the tenant label as a non-admin (needs an identity with namespace update rights to impersonate)")
 	s.runProbes(ctx, r, probes)
+	if r.forced == "" {
+		s.probeTenantLabelChange(ctx, r)
+	}
 }
 
 func checkRegisteredAgents(ctx context.Context, s *session, r *record) {

@@ -284,3 +284,13 @@ func newNonce() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// sleepCtx waits ms milliseconds; false when ctx ends first.
+func sleepCtx(ctx context.Context, ms int) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(time.Duration(ms) * time.Millisecond):
+		return true
+	}
+}
