@@ -76,7 +76,11 @@ func checkFallback(ctx context.Context, s *session, r *record) {
 	}
 	p := s.profile.PDP
 	tools := append(append([]string{}, p.FallbackTools...), "agconf/unlisted-"+s.nonce)
-	tr := &partition{base: http.DefaultTransport}
+	var base0 http.RoundTripper = http.DefaultTransport
+	if s.http.Transport != nil {
+		base0 = s.http.Transport
+	}
+	tr := &partition{base: base0}
 	live := s.opts.PDPURL != "" && s.opts.PDPToken != ""
 	base := s.opts.PDPURL
 	if !live {

@@ -37,8 +37,9 @@ type Options struct {
 	PDPToken string
 	// ApproverToken approves grants that need a human (optional).
 	ApproverToken string
-	// HTTPClient talks to the PDP and metrics endpoints. Default: a client
-	// with the profile's request timeout.
+	// HTTPClient talks to the PDP and metrics endpoints (its Transport is
+	// also the PEP client's in the fallback check). Default: a client with
+	// the profile's request timeout and the system roots.
 	HTTPClient *http.Client
 	// Progress is called before (started) and after each control.
 	Progress func(p Progress)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -89,6 +92,7 @@ func catalogTable(w io.Writer, cat *catalog.Catalog) error {
 type conformanceRunFlags struct {
 	kubeconfig, kubeContext string
 	pdpURL, pdpTokenFile    string
+	pdpCAFile               string
 	approverTokenFile       string
 	controls                []string
 	profile                 string
@@ -120,6 +124,7 @@ Exit status: 0 when no core control failed, 1 when one did, 2 on bad input
 	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context")
 	fl.StringVar(&f.pdpURL, "pdp", "", "PDP base URL, e.g. https://agentguard-pdp.agentguard-system:8181")
 	fl.StringVar(&f.pdpTokenFile, "pdp-token-file", "", "bearer token of the PDP probe identity (profile pdp.caller)")
+	fl.StringVar(&f.pdpCAFile, "pdp-ca-file", "", "PEM CA bundle that signs the PDP's (and the metrics endpoints') serving certificates (default: system roots)")
 	fl.StringVar(&f.approverTokenFile, "approver-token-file", "", "bearer token of a grant approver (profile pdp.approver)")
 	fl.StringSliceVar(&f.controls, "controls", nil, "control IDs to run, comma separated; AG-SEC-* selects a prefix (default: all)")
 	fl.StringVar(&f.profile, "profile", "", "profile file (YAML): probe identities, namespaces, thresholds (default: the default bundle's)")
@@ -223,6 +228,10 @@ func runConformance(cmd *cobra.Command, g *globalFlags, f *conformanceRunFlags) 
 	if f.pdpURL != "" && !strings.HasPrefix(f.pdpURL, "http://") && !strings.HasPrefix(f.pdpURL, "https://") {
 		return conformanceUsage("--pdp %q: want an http:// or https:// URL", f.pdpURL)
 	}
+	hc, err := pdpHTTPClient(f.pdpCAFile, prof.PDP.RequestTimeout.Duration)
+	if err != nil {
+		return err
+	}
 	cfg, err := kubeConfig(f)
 	if err != nil {
 		return err
@@ -246,7 +255,7 @@ func runConformance(cmd *cobra.Command, g *globalFlags, f *conformanceRunFlags) 
 	}
 	rep, err := conformance.Run(ctx, conformance.Options{
 		Controls: f.controls, Profile: prof, ProfileName: profName, Kube: cfg,
-		PDPURL: f.pdpURL, PDPToken: token, ApproverToken: approver, Version: version,
+		PDPURL: f.pdpURL, PDPToken: token, ApproverToken: approver, Version: version, HTTPClient: hc,
 		Progress: func(p conformance.Progress) {
 			if p.Result == nil {
 				return
@@ -264,10 +273,31 @@ func runConformance(cmd *cobra.Command, g *globalFlags, f *conformanceRunFlags) 
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "reports written to %s\n", f.out)
+	if err := ctx.Err(); err != nil {
+		return &exitError{code: 2, msg: fmt.Sprintf("run interrupted (%v): the reports are incomplete", err)}
+	}
 	if rep.Summary.CoreFailures > 0 {
 		return &exitError{code: 1, msg: fmt.Sprintf("%d core control(s) failed", rep.Summary.CoreFailures)}
 	}
 	return nil
+}
+
+// pdpHTTPClient trusts caFile (PEM) on top of nothing else when given.
+func pdpHTTPClient(caFile string, timeout time.Duration) (*http.Client, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, conformanceUsage("--pdp-ca-file: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, conformanceUsage("--pdp-ca-file %s holds no PEM certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: timeout, Transport: tr}, nil
 }
 
 // reachable asks the API server for its version, so an unreachable

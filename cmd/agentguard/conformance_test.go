@@ -108,6 +108,8 @@ current-context: dead
 		{"unknown control", []string{"-o", out, "--controls", "AG-NOPE-001"}, "unknown control"},
 		{"missing kubeconfig", []string{"-o", out, "--kubeconfig", filepath.Join(tmp, "nope")}, "--kubeconfig"},
 		{"unreachable cluster", []string{"-o", out, "--kubeconfig", deadCluster}, "cannot reach the cluster"},
+		{"missing CA file", []string{"-o", out, "--pdp-ca-file", filepath.Join(tmp, "nope.pem")}, "--pdp-ca-file"},
+		{"CA file without PEM", []string{"-o", out, "--pdp-ca-file", emptyToken}, "no PEM certificate"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := runCLI(t, append([]string{"conformance", "run"}, tt.args...)...)
