@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -74,9 +75,17 @@ func TestHandlerValidateAndMutate(t *testing.T) {
 		if !resp.Allowed || resp.UID != "7f0b2a38-6a2f-4c4e-9a51-0d3c1c1e2b10" || len(resp.Warnings) != 0 {
 			t.Errorf("validate: %+v", resp)
 		}
+		// Nothing to default: the only change is the launcher stamp on the
+		// template, which the pods inherit (AG-SEC-012).
 		resp = decodeResponse(t, post(h, "/mutate", body, "application/json"))
-		if !resp.Allowed || resp.Patch != nil {
-			t.Errorf("mutate: allowed=%v patch=%s", resp.Allowed, resp.Patch)
+		var ops []PatchOp
+		if err := json.Unmarshal(resp.Patch, &ops); err != nil || !resp.Allowed {
+			t.Fatalf("mutate: allowed=%v patch=%s (%v)", resp.Allowed, resp.Patch, err)
+		}
+		want := []PatchOp{{Op: "add", Path: "/spec/template/metadata/annotations/agentguard.io~1launched-by",
+			Value: "system:serviceaccount:argocd:argocd-application-controller"}}
+		if diff := cmp.Diff(want, ops); diff != "" {
+			t.Errorf("patch (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("violating pod is denied with control IDs", func(t *testing.T) {

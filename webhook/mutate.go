@@ -1,9 +1,11 @@
 package webhook
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -57,13 +59,11 @@ func Mutate(e *guardrails.Engine, in *guardrails.Input, x *Extracted) Mutation {
 		}
 		m.placement(spec, e.TenantOf(in))
 	}
-	// Pods (not templates, whose change would roll out every workload on
-	// each bundle revision) of agents carry the admission stamp.
-	stamp := ""
-	if agent && x.Path == "" && e.Revision() != "" && x.PodMeta.Annotations[guardrails.AnnotationAdmitted] != e.Revision() {
-		stamp = e.Revision()
+	stamps := map[string]string{}
+	if agent {
+		stamps = launchStamps(e, in, x)
 	}
-	if len(m.ops) == 0 && stamp == "" {
+	if len(m.ops) == 0 && len(stamps) == 0 {
 		return Mutation{}
 	}
 	changes := make([]string, 0, len(m.changes))
@@ -71,8 +71,34 @@ func Mutate(e *guardrails.Engine, in *guardrails.Input, x *Extracted) Mutation {
 		changes = append(changes, c)
 	}
 	slices.Sort(changes)
-	m.annotate(x, changes, stamp)
+	m.annotate(x, changes, stamps)
 	return Mutation{Patch: m.ops, Changes: changes}
+}
+
+// launchStamps returns the annotations that record an agent workload's
+// admission (AG-GOV-001) and launch (AG-SEC-012). Pods get the bundle
+// revision, the launch time and, unless inherited from their template, the
+// launching user; templates get only the launching user, and only on
+// creation, so that no later change rolls out the workload.
+func launchStamps(e *guardrails.Engine, in *guardrails.Input, x *Extracted) map[string]string {
+	have := x.PodMeta.Annotations
+	out := map[string]string{}
+	if in.Operation != "CREATE" {
+		return out
+	}
+	if _, ok := have[guardrails.AnnotationLaunchedBy]; !ok && in.User != nil && in.User.Username != "" {
+		out[guardrails.AnnotationLaunchedBy] = in.User.Username
+	}
+	if x.Path != "" {
+		return out
+	}
+	if rev := e.Revision(); rev != "" && have[guardrails.AnnotationAdmitted] != rev {
+		out[guardrails.AnnotationAdmitted] = rev
+	}
+	if _, ok := have[guardrails.AnnotationLaunchedAt]; !ok {
+		out[guardrails.AnnotationLaunchedAt] = time.Now().UTC().Format(time.RFC3339)
+	}
+	return out
 }
 
 type mutator struct {
@@ -250,10 +276,10 @@ func (m *mutator) disableAutomount(spec *corev1.PodSpec) {
 
 // annotate records the changes in agentguard.io/mutated on the pod
 // (template), merged with what an earlier invocation recorded, and sets the
-// admission stamp when stamp is not empty.
-func (m *mutator) annotate(x *Extracted, changes []string, stamp string) {
+// stamps.
+func (m *mutator) annotate(x *Extracted, changes []string, stamps map[string]string) {
 	meta := x.PodMeta
-	set := map[string]string{}
+	set := maps.Clone(stamps)
 	if len(changes) > 0 {
 		all := changes
 		if old := meta.Annotations[guardrails.AnnotationMutated]; old != "" {
@@ -263,14 +289,10 @@ func (m *mutator) annotate(x *Extracted, changes []string, stamp string) {
 		}
 		set[guardrails.AnnotationMutated] = strings.Join(all, ",")
 	}
-	if stamp != "" {
-		set[guardrails.AnnotationAdmitted] = stamp
-	}
 	if meta.Annotations != nil {
-		for _, k := range []string{guardrails.AnnotationAdmitted, guardrails.AnnotationMutated} {
-			if v, ok := set[k]; ok {
-				m.ops = append(m.ops, PatchOp{Op: "add", Path: x.Path + "/metadata/annotations/" + escapePointer(k), Value: v})
-			}
+		keys := slices.Sorted(maps.Keys(set))
+		for _, k := range keys {
+			m.ops = append(m.ops, PatchOp{Op: "add", Path: x.Path + "/metadata/annotations/" + escapePointer(k), Value: set[k]})
 		}
 		return
 	}

@@ -191,8 +191,10 @@ func TestWebhookAgainstKubeAPIServer(t *testing.T) {
 		stored, err := pods.Get(ctx, "good", metav1.GetOptions{})
 		must(t, err, "get")
 		checkMutated(t, &stored.ObjectMeta, &stored.Spec)
-		if stored.Annotations[guardrails.AnnotationAdmitted] == "" {
-			t.Errorf("stored agent pod has no %s stamp", guardrails.AnnotationAdmitted)
+		for _, k := range []string{guardrails.AnnotationAdmitted, guardrails.AnnotationLaunchedBy, guardrails.AnnotationLaunchedAt} {
+			if stored.Annotations[k] == "" {
+				t.Errorf("stored agent pod has no %s stamp: %v", k, stored.Annotations)
+			}
 		}
 	})
 
@@ -255,6 +257,9 @@ func TestWebhookAgainstKubeAPIServer(t *testing.T) {
 		stored, err := deploys.Get(ctx, "good", metav1.GetOptions{})
 		must(t, err, "get")
 		checkMutated(t, &stored.Spec.Template.ObjectMeta, &stored.Spec.Template.Spec)
+		if stored.Spec.Template.Annotations[guardrails.AnnotationLaunchedBy] == "" {
+			t.Errorf("template has no %s stamp", guardrails.AnnotationLaunchedBy)
+		}
 
 		// An update that breaks the template is refused too.
 		stored.Spec.Template.Spec.HostNetwork = true

@@ -28,6 +28,12 @@ const (
 	// admitted under, so a scan can find agent pods that bypassed the
 	// webhook (AG-GOV-001).
 	AnnotationAdmitted = "agentguard.io/admitted"
+	// AnnotationLaunchedBy records who launched an agent workload: the
+	// requesting user when its Pod or controller was created (pods made by
+	// a controller inherit it from the template), AG-SEC-012.
+	AnnotationLaunchedBy = "agentguard.io/launched-by"
+	// AnnotationLaunchedAt records when an agent Pod was admitted (RFC 3339).
+	AnnotationLaunchedAt = "agentguard.io/launched-at"
 )
 
 // ConfigAPIVersion and ConfigKind identify admission/config.yaml.
