@@ -204,7 +204,13 @@ func (r *report) print(out io.Writer) {
 	}
 	line(r.outside)
 	_ = tw.Flush()
-	fmt.Fprintln(out)
+	fmt.Fprint(out, `
+decisions: calls that started during the fault and were answered (pdp) or decided by the client's fallback;
+unsafe: allows the oracle (same bundle, approved unexpired grants, true clock) denies;
+declared: fallback allows of allow-mode tools the oracle denies (allowed by the bundle's declaration, not unsafe);
+p99, max: call latency; recover: longest wait, over the clients, from the fault's end to a PDP answer for a tool of this mode.
+
+`)
 	for _, ph := range r.phases {
 		fmt.Fprintf(out, "%s: fallback records made %d, counted by the PDPs %d, still queued %d\n", ph.name, ph.generated, ph.received, ph.pending)
 		for _, n := range ph.notes {

@@ -282,7 +282,9 @@ func (h *harness) runPhase(ctx context.Context, f fault) error {
 	ph := &phase{name: f.name}
 	h.phases = append(h.phases, ph)
 	cfg := h.cfg
-	const grantLead = 3 * time.Second
+	// Time for the grants to reach both replicas (watch) and every
+	// snapshot; what it does not use adds to the warm-up.
+	const grantLead = 2 * time.Second
 	ph.grantUntil = time.Now().Add(grantLead + cfg.Warm + cfg.Fault/2).Truncate(time.Second).Add(time.Second)
 	ids := map[string]string{}
 	for _, tool := range []string{toolMerge, toolDelete} {
@@ -346,6 +348,9 @@ func (h *harness) waitGrants(ctx context.Context, ids map[string]string) error {
 					break
 				}
 				if time.Now().After(deadline) {
+					if err == nil {
+						err = errors.New("still denied")
+					}
 					return fmt.Errorf("replica %s never allowed %s under grant %s: %w", r.name, tool, id, err)
 				}
 				time.Sleep(50 * time.Millisecond)
