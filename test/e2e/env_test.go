@@ -77,12 +77,18 @@ type webhookProcess struct {
 // generated self-signed certificate.
 func startWebhook(t *testing.T, c *cluster) *webhookProcess {
 	t.Helper()
-	port := freePort(t)
-	caPEM, cert, err := webhook.SelfSigned([]string{"127.0.0.1"})
+	e, err := guardrails.LoadBundle(context.Background(), bundleDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := guardrails.LoadBundle(context.Background(), bundleDir(t))
+	return startWebhookWith(t, c, e)
+}
+
+// startWebhookWith runs the webhook with the given engine.
+func startWebhookWith(t *testing.T, c *cluster, e *guardrails.Engine) *webhookProcess {
+	t.Helper()
+	port := freePort(t)
+	caPEM, cert, err := webhook.SelfSigned([]string{"127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
