@@ -120,6 +120,17 @@ func (e *Engine) Entity(uid types.EntityUID) (types.Entity, bool) {
 	return (&layered{dynamic: e.dynamic, bundle: e.c.entities}).Get(uid)
 }
 
+// KnownResource reports whether the bundle declares the AuthZEN resource
+// as an entity (a bounded set, fit for a metric label).
+func (e *Engine) KnownResource(r Entity) bool {
+	t, ok := e.c.mapping.ResourceTypes[r.Type]
+	if !ok {
+		return false
+	}
+	_, ok = e.c.entities[types.NewEntityUID(t, types.String(r.ID))]
+	return ok
+}
+
 // SubjectUID maps an AuthZEN subject to its Cedar principal.
 func (e *Engine) SubjectUID(s Entity) (types.EntityUID, error) {
 	t, ok := e.c.mapping.SubjectTypes[s.Type]

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -128,6 +129,7 @@ func (s *Server) evaluate(ctx context.Context, eng *pdp.Engine, id *authn.Identi
 		return evaluated{}, requestError(err)
 	}
 	resp := s.decision(eng, d)
+	defer func() { s.decisionSpan(ctx, preq, d, grantOf(resp)) }()
 	if s.opts.Grants == nil {
 		s.auditDecision(ctx, eng, id, preq, d, "")
 		return evaluated{d: d, resp: resp}, nil
@@ -166,6 +168,13 @@ func (s *Server) evaluate(ctx context.Context, eng *pdp.Engine, id *authn.Identi
 		}
 	}
 	return evaluated{d: d, resp: resp}, nil
+}
+
+func grantOf(resp Decision) string {
+	if resp.Context != nil && resp.Context.Approval != nil {
+		return resp.Context.Approval.ID
+	}
+	return ""
 }
 
 // markUsed records a grant's first use off the decision path.
@@ -284,21 +293,52 @@ func (s *Server) fail(ctx context.Context, w http.ResponseWriter, r *http.Reques
 
 // record adds a decision to the span, the metrics and the debug log.
 func (s *Server) record(ctx context.Context, span trace.Span, endpoint string, req *pdp.Request, d pdp.Decision, start time.Time) {
-	s.metrics.decision(ctx, endpoint, d.Allowed, time.Since(start))
-	if span.IsRecording() {
-		span.SetAttributes(
-			attribute.String("agentguard.decision_id", d.ID),
-			attribute.Bool("agentguard.decision", d.Allowed),
-			attribute.StringSlice("agentguard.policies", d.Reasons),
-			attribute.String("agentguard.bundle_revision", d.Revision),
-			attribute.String("agentguard.subject", req.Subject.Type+":"+req.Subject.ID),
-			attribute.String("agentguard.action", req.Action.Name),
-			attribute.String("agentguard.resource", req.Resource.Type+":"+req.Resource.ID),
-		)
-	}
+	s.metrics.decision(ctx, endpoint, d.Allowed, time.Since(start), toolLabel(s.opts.Engines.Engine(), req))
 	if s.opts.Log.Enabled(ctx, slog.LevelDebug) {
 		s.opts.Log.DebugContext(ctx, "decision", "decision_id", d.ID, "allowed", d.Allowed, "policies", d.Reasons,
 			"subject", req.Subject.Type+":"+req.Subject.ID, "action", req.Action.Name, "resource", req.Resource.Type+":"+req.Resource.ID,
 			"revision", d.Revision)
 	}
+}
+
+// decisionSpan records one decision as a span: the caller's trace (W3C
+// traceparent) continues through it, with OTel GenAI attributes where they
+// exist and agentguard.* otherwise (README "Telemetry").
+func (s *Server) decisionSpan(ctx context.Context, req *pdp.Request, d pdp.Decision, grantID string) {
+	_, span := s.tracer.Start(ctx, "agentguard.decide", trace.WithSpanKind(trace.SpanKindInternal))
+	defer span.End()
+	if !span.IsRecording() {
+		return
+	}
+	attrs := []attribute.KeyValue{
+		attribute.String("gen_ai.agent.id", req.Subject.ID),
+		attribute.String("gen_ai.tool.name", req.Resource.ID),
+		attribute.String("agentguard.subject.type", req.Subject.Type),
+		attribute.String("agentguard.action", req.Action.Name),
+		attribute.String("agentguard.resource.type", req.Resource.Type),
+		attribute.String("agentguard.decision_id", d.ID),
+		attribute.Bool("agentguard.decision", d.Allowed),
+		attribute.StringSlice("agentguard.policies", d.Reasons),
+		attribute.String("agentguard.bundle_revision", d.Revision),
+	}
+	if grantID != "" {
+		attrs = append(attrs, attribute.String("agentguard.grant_id", grantID))
+	}
+	bag := baggage.FromContext(ctx)
+	for _, k := range []string{"session.id", "agentguard.task"} {
+		if v := bag.Member(k).Value(); v != "" {
+			attrs = append(attrs, attribute.String(k, v))
+		}
+	}
+	span.SetAttributes(attrs...)
+}
+
+// toolLabel is the resource id for the decision metrics when the bundle
+// knows it (a bounded set), else "unknown": caller-chosen ids never become
+// label values.
+func toolLabel(eng *pdp.Engine, req *pdp.Request) string {
+	if eng != nil && eng.KnownResource(req.Resource) {
+		return req.Resource.ID
+	}
+	return "unknown"
 }

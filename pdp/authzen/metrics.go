@@ -11,7 +11,7 @@ import (
 )
 
 // metrics are the PDP's decision metrics. On /metrics they appear as
-// agentguard_pdp_decisions_total{endpoint,decision},
+// agentguard_pdp_decisions_total{endpoint,decision,tool},
 // agentguard_pdp_decision_duration_seconds and
 // agentguard_pdp_request_errors_total{endpoint,status}.
 type metrics struct {
@@ -29,6 +29,7 @@ type metrics struct {
 type setKey struct {
 	endpoint string
 	allowed  bool
+	tool     string
 }
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
@@ -64,15 +65,15 @@ func (m *metrics) fallbackRecords(ctx context.Context, n, dropped int) {
 	m.fbDropped.Add(ctx, int64(dropped))
 }
 
-func (m *metrics) decision(ctx context.Context, endpoint string, allowed bool, d time.Duration) {
-	k := setKey{endpoint, allowed}
+func (m *metrics) decision(ctx context.Context, endpoint string, allowed bool, d time.Duration, tool string) {
+	k := setKey{endpoint, allowed, tool}
 	opt, ok := m.sets.Load(k)
 	if !ok {
 		dec := "deny"
 		if allowed {
 			dec = "allow"
 		}
-		opt, _ = m.sets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(attribute.String("endpoint", endpoint), attribute.String("decision", dec))))
+		opt, _ = m.sets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(attribute.String("endpoint", endpoint), attribute.String("decision", dec), attribute.String("tool", tool))))
 	}
 	set := opt.(metric.MeasurementOption)
 	m.decisions.Add(ctx, 1, set.(metric.AddOption))

@@ -106,7 +106,7 @@ func (o *Options) setDefaults() {
 		o.TracerProvider = tracenoop.NewTracerProvider()
 	}
 	if o.Propagator == nil {
-		o.Propagator = propagation.TraceContext{}
+		o.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = httpx.MaxBodyBytes

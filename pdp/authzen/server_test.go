@@ -228,8 +228,9 @@ func TestRequestIDEchoed(t *testing.T) {
 	}
 }
 
-// TestTraceparent checks that the decision span joins the caller's trace
-// (W3C traceparent) and carries the decision.
+// TestTraceparent checks that the decision joins the caller's trace (W3C
+// traceparent), carries its baggage, and is described with GenAI and
+// agentguard attributes.
 func TestTraceparent(t *testing.T) {
 	t.Parallel()
 	rec := tracetest.NewSpanRecorder()
@@ -238,26 +239,42 @@ func TestTraceparent(t *testing.T) {
 	req := httptest.NewRequest("POST", authzen.PathEvaluation, strings.NewReader(triageCreate))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	req.Header.Set("baggage", "session.id=s-77,agentguard.task=T-9")
 	s.ServeHTTP(httptest.NewRecorder(), req)
 	spans := rec.Ended()
-	if len(spans) != 1 {
-		t.Fatalf("%d spans, want 1", len(spans))
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want the request span and the decision span", len(spans))
 	}
-	sp := spans[0]
-	if got := sp.SpanContext().TraceID().String(); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
-		t.Errorf("trace id = %s, want the caller's", got)
-	}
-	if got := sp.Parent().SpanID().String(); got != "00f067aa0ba902b7" {
-		t.Errorf("parent span = %s, want the caller's", got)
-	}
-	var decided bool
-	for _, a := range sp.Attributes() {
-		if a.Key == "agentguard.decision" && a.Value.AsBool() {
-			decided = true
+	byName := map[string]sdktrace.ReadOnlySpan{}
+	for _, sp := range spans {
+		byName[sp.Name()] = sp
+		if got := sp.SpanContext().TraceID().String(); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
+			t.Errorf("%s: trace id = %s, want the caller's", sp.Name(), got)
 		}
 	}
-	if !decided {
-		t.Errorf("span attributes %v lack agentguard.decision=true", sp.Attributes())
+	server, decide := byName["authzen.evaluation"], byName["agentguard.decide"]
+	if server == nil || decide == nil {
+		t.Fatalf("spans %v", byName)
+	}
+	if got := server.Parent().SpanID().String(); got != "00f067aa0ba902b7" {
+		t.Errorf("parent span = %s, want the caller's", got)
+	}
+	if decide.Parent().SpanID() != server.SpanContext().SpanID() {
+		t.Error("the decision span is not a child of the request span")
+	}
+	want := map[string]string{
+		"gen_ai.agent.id": "acme-agents/triage", "gen_ai.tool.name": "github/create_issue",
+		"agentguard.decision": "true", "session.id": "s-77", "agentguard.task": "T-9",
+		"agentguard.policies": `["allow-allowlisted-tool-in-own-tenant"]`,
+	}
+	got := map[string]string{}
+	for _, a := range decide.Attributes() {
+		got[string(a.Key)] = a.Value.Emit()
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("attribute %s = %q, want %q", k, got[k], v)
+		}
 	}
 }
 
@@ -275,9 +292,9 @@ func TestMetricsExposed(t *testing.T) {
 	s.ServeHTTP(rr, req)
 	body, _ := io.ReadAll(rr.Body)
 	for _, want := range []string{
-		`agentguard_pdp_decisions_total{decision="allow",endpoint="evaluation"} 1`,
-		`agentguard_pdp_decisions_total{decision="deny",endpoint="evaluation"} 1`,
-		`agentguard_pdp_decision_duration_seconds_count{decision="allow",endpoint="evaluation"} 1`,
+		`agentguard_pdp_decisions_total{decision="allow",endpoint="evaluation",tool="github/create_issue"} 1`,
+		`agentguard_pdp_decisions_total{decision="deny",endpoint="evaluation",tool="crm/export_contacts"} 1`,
+		`agentguard_pdp_decision_duration_seconds_count{decision="allow",endpoint="evaluation",tool="github/create_issue"} 1`,
 		`agentguard_pdp_request_errors_total{endpoint="evaluation",status="400"} 1`,
 	} {
 		if !strings.Contains(string(body), want) {
