@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
+	"github.com/agentguard/agentguard/audit"
 	"github.com/agentguard/agentguard/conformance/catalog"
 )
 
@@ -211,5 +214,54 @@ func TestRegistryAllowed(t *testing.T) {
 		if got := registryAllowed(img, allowed); got != want {
 			t.Errorf("registryAllowed(%q) = %v, want %v", img, got, want)
 		}
+	}
+}
+
+func TestDecisionLogCheck(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, err := audit.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.Open(dir, audit.Options{SigningKey: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		l.Append(audit.Record{Kind: audit.KindPDPDecision, Agent: "a", Tool: fmt.Sprintf("t%d", i), Action: "call_tool", Decision: audit.DecisionDeny, Reason: "r"})
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pem, _ := audit.MarshalPublicKey(pub)
+	key := filepath.Join(t.TempDir(), "pub.pem")
+	if err := os.WriteFile(key, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(dir, key string) Result {
+		p := DefaultProfile()
+		p.DecisionLog = DecisionLogProfile{Dir: dir, PublicKeyFile: key}
+		rep, err := Run(context.Background(), Options{Profile: p, Controls: []string{"AG-SEC-011"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.Results[0]
+	}
+	if r := run(dir, key); r.Status != StatusPass || len(r.Evidence) != 6 {
+		t.Errorf("intact log: %s %s %+v", r.Status, r.Summary, r.Evidence)
+	}
+	if r := run("", ""); r.Status != StatusManual {
+		t.Errorf("no log: %s", r.Status)
+	}
+	if r := run(dir, filepath.Join(t.TempDir(), "missing.pem")); r.Status != StatusError {
+		t.Errorf("missing key: %s", r.Status)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "seg-*.jsonl"))
+	data, _ := os.ReadFile(segs[0])
+	if err := os.WriteFile(segs[0], []byte(strings.Replace(string(data), `"t1"`, `"t9"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(dir, key); r.Status != StatusFail || !strings.Contains(r.Summary, "fails verification") {
+		t.Errorf("tampered log: %s %s", r.Status, r.Summary)
 	}
 }

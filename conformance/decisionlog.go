@@ -19,20 +19,24 @@ type tampering struct {
 	name string
 	// min is the number of records it needs.
 	min  int
-	edit func(lines [][]byte, foreign []byte) [][]byte
+	edit func(lines [][]byte, foreign []byte, unsealed int) [][]byte
 }
 
 var tamperings = []tampering{
-	{"change a field of the first record", 1, func(l [][]byte, _ []byte) [][]byte {
+	{"change a field of the first record", 1, func(l [][]byte, _ []byte, _ int) [][]byte {
 		l[0] = changeField(l[0])
 		return l
 	}},
-	{"delete the second record", 3, func(l [][]byte, _ []byte) [][]byte { return slices.Delete(l, 1, 2) }},
-	{"swap the first two records", 2, func(l [][]byte, _ []byte) [][]byte { l[0], l[1] = l[1], l[0]; return l }},
-	{"insert a record written under another key", 1, func(l [][]byte, foreign []byte) [][]byte {
+	{"delete the second record", 3, func(l [][]byte, _ []byte, _ int) [][]byte { return slices.Delete(l, 1, 2) }},
+	{"swap the first two records", 2, func(l [][]byte, _ []byte, _ int) [][]byte { l[0], l[1] = l[1], l[0]; return l }},
+	{"insert a record written under another key", 1, func(l [][]byte, foreign []byte, _ int) [][]byte {
 		return slices.Insert(l, 1, foreign)
 	}},
-	{"truncate the tail (drop the last record)", 1, func(l [][]byte, _ []byte) [][]byte { return l[:len(l)-1] }},
+	// Records after the last checkpoint are vouched for by the chain only,
+	// so the cut reaches one record into the sealed part.
+	{"truncate the tail (drop every unsealed record and the last sealed one)", 1, func(l [][]byte, _ []byte, unsealed int) [][]byte {
+		return l[:max(0, len(l)-unsealed-1)]
+	}},
 }
 
 // changeField alters one string value of a JSON record line.
@@ -87,7 +91,7 @@ func checkDecisionLog(_ context.Context, s *session, r *record) {
 		return
 	}
 	if rep.Unsealed > 0 {
-		r.info(fmt.Sprintf("%d records after the last checkpoint are chained but not yet signed", rep.Unsealed), "", "")
+		r.info(fmt.Sprintf("%d records after the last checkpoint are chained but not yet signed: until the next checkpoint, dropping them from the tail cannot be detected without an external anchor (audit verify --anchor)", rep.Unsealed), "", "")
 	}
 	foreign, err := foreignRecord()
 	if err != nil {
@@ -95,7 +99,7 @@ func checkDecisionLog(_ context.Context, s *session, r *record) {
 		return
 	}
 	for _, t := range tamperings {
-		s.tamper(r, dl.Dir, pub, t, foreign)
+		s.tamper(r, dl.Dir, pub, t, foreign, int(rep.Unsealed))
 	}
 	r.skip("verification of the production log over the whole audit window, if the given directory is a copy")
 }
@@ -132,7 +136,7 @@ func foreignRecord() ([]byte, error) {
 }
 
 // tamper applies t to a copy of the log and expects Verify to fail.
-func (s *session) tamper(r *record, dir string, pub []byte, t tampering, foreign []byte) {
+func (s *session) tamper(r *record, dir string, pub []byte, t tampering, foreign []byte, unsealed int) {
 	tmp, err := os.MkdirTemp("", "agconf-log-")
 	if err != nil {
 		r.errorf("%v", err)
@@ -174,11 +178,15 @@ func (s *session) tamper(r *record, dir string, pub []byte, t tampering, foreign
 	path := filepath.Join(tmp, target)
 	data, _ := os.ReadFile(path)
 	lines := bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+	if strings.HasPrefix(t.name, "truncate") && len(lines) <= unsealed {
+		r.info(fmt.Sprintf("tampering %q skipped: the last segment holds only unsealed records", t.name), "", "")
+		return
+	}
 	if len(lines) < t.min {
 		r.info(fmt.Sprintf("tampering %q skipped: segment %s has %d records, needs %d", t.name, target, len(lines), t.min), "", "")
 		return
 	}
-	lines = t.edit(lines, foreign)
+	lines = t.edit(lines, foreign, unsealed)
 	out := append(bytes.Join(lines, []byte("\n")), '\n')
 	if len(lines) == 0 {
 		out = nil
