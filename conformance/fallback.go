@@ -76,11 +76,10 @@ func checkFallback(ctx context.Context, s *session, r *record) {
 	}
 	p := s.profile.PDP
 	tools := append(append([]string{}, p.FallbackTools...), "agconf/unlisted-"+s.nonce)
-	var base0 http.RoundTripper = http.DefaultTransport
+	tr := &partition{base: http.DefaultTransport}
 	if s.http.Transport != nil {
-		base0 = s.http.Transport
+		tr.base = s.http.Transport
 	}
-	tr := &partition{base: base0}
 	live := s.opts.PDPURL != "" && s.opts.PDPToken != ""
 	base := s.opts.PDPURL
 	if !live {
