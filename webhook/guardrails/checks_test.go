@@ -115,6 +115,8 @@ func TestBuiltinChecks(t *testing.T) {
 			want: []string{"AG-GEN-003 registries"}, msg: `container "app" uses image "busybox"`},
 		{name: "lookalike registry", mod: func(p *corev1.Pod) { c0(p).Image = "registry.corp.example.evil.io/bot:1" },
 			want: []string{"AG-GEN-003 registries"}},
+		{name: "same host, other port", mod: func(p *corev1.Pod) { c0(p).Image = "registry.corp.example:5000/bot:1" },
+			want: []string{"AG-GEN-003 registries"}},
 		{name: "repository prefix", mod: func(p *corev1.Pod) { c0(p).Image = "ghcr.io/acme/tool@sha256:" + strings.Repeat("a", 64) }},
 		{name: "image volume", mod: func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "model", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "docker.io/x/model:1"}}}}
@@ -359,5 +361,29 @@ func TestPanicInCheckBecomesDenial(t *testing.T) {
 	v := d.Violations[0]
 	if v.ID != "AG-GEN-999" || v.Check != "boom" || v.Mode != ModeEnforce || !strings.Contains(v.Message, `guardrail "boom" failed`) {
 		t.Errorf("violation = %+v", v)
+	}
+}
+
+func TestImageAllowed(t *testing.T) {
+	tests := []struct {
+		image   string
+		allowed []string
+		want    bool
+	}{
+		{"busybox", []string{"docker.io/library/busybox"}, true},
+		{"busybox:1.36", []string{"docker.io/library/busybox"}, true},
+		{"busybox@sha256:abc", []string{"docker.io/library/busybox"}, true},
+		{"busyboxx:1", []string{"docker.io/library/busybox"}, false},
+		{"acme/app:1", []string{"docker.io/acme"}, true},
+		{"registry.corp.example/x", []string{"registry.corp.example/"}, true},
+		{"registry.corp.example:5000/x", []string{"registry.corp.example"}, false},
+		{"registry.corp.example:5000/x", []string{"registry.corp.example:5000"}, true},
+		{"localhost/x", []string{"localhost"}, true},
+		{"", []string{"docker.io"}, false},
+	}
+	for _, tt := range tests {
+		if got := imageAllowed(tt.image, tt.allowed); got != tt.want {
+			t.Errorf("imageAllowed(%q, %v) = %v, want %v", tt.image, tt.allowed, got, tt.want)
+		}
 	}
 }

@@ -51,11 +51,17 @@ func imageAllowed(image string, allowed []string) bool {
 	full := NormalizeImage(image)
 	for _, a := range allowed {
 		a = strings.TrimSuffix(a, "/")
-		if strings.HasPrefix(full, a) {
-			rest := full[len(a):]
-			if rest == "" || rest[0] == '/' || rest[0] == ':' || rest[0] == '@' {
-				return true
-			}
+		if !strings.HasPrefix(full, a) {
+			continue
+		}
+		rest := full[len(a):]
+		switch {
+		case rest == "" || rest[0] == '/':
+			return true
+		case (rest[0] == ':' || rest[0] == '@') && strings.Contains(a, "/"):
+			// A tag or digest of an allowed repository. After a bare host,
+			// ":" would start a port: another registry.
+			return true
 		}
 	}
 	return false
