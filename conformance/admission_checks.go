@@ -269,8 +269,10 @@ func checkSecretAllowlist(ctx context.Context, s *session, r *record) {
 		}), deny: id},
 		{step: "allow-listed key " + s.profile.Admission.AllowedSecret.Name + "/" + s.profile.Admission.AllowedSecret.Key, ns: nsTenant, pod: s.compliantPod("sec103-ok")},
 	}
-	r.skip("scan of the secrets running agent pods reference")
 	s.runProbes(ctx, r, probes)
+	if r.forced == "" {
+		s.scanRegistry(ctx, r, false, true)
+	}
 }
 
 func checkTenancy(ctx context.Context, s *session, r *record) {
@@ -295,8 +297,11 @@ func checkRegisteredAgents(ctx context.Context, s *session, r *record) {
 		{step: "Deployment of an unregistered agent", ns: nsTenant, dep: deploymentOf(s.compliantPod("sec012", unreg)), deny: id},
 		{step: "pod of registered agent " + s.profile.Admission.Agent, ns: nsTenant, pod: s.compliantPod("sec012-ok")},
 	}
-	r.skip("suspended registry entry", "launcher and launch-time stamp", "registry entry lint (owner, approver, approval date)", "mapping of running agents to active entries")
+	r.skip("suspended registry entry", "launcher and launch-time stamp", "registry entry lint (owner, approver, approval date)")
 	s.runProbes(ctx, r, probes)
+	if r.forced == "" {
+		s.scanRegistry(ctx, r, true, false)
+	}
 }
 
 // allContainers returns init, regular and ephemeral containers.

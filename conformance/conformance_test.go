@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/agentguard/agentguard/audit"
 	"github.com/agentguard/agentguard/conformance/catalog"
@@ -263,5 +264,29 @@ func TestDecisionLogCheck(t *testing.T) {
 	}
 	if r := run(dir, key); r.Status != StatusFail || !strings.Contains(r.Summary, "fails verification") {
 		t.Errorf("tampered log: %s %s", r.Status, r.Summary)
+	}
+}
+
+func TestSecretRefs(t *testing.T) {
+	spec := &corev1.PodSpec{
+		InitContainers: []corev1.Container{{EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "whole"}}}}}},
+		Containers: []corev1.Container{{Env: []corev1.EnvVar{{Name: "K", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "openai"}, Key: "api-key"}}}}}},
+		Volumes: []corev1.Volume{
+			{Name: "v", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "tls", Items: []corev1.KeyToPath{{Key: "ca.crt"}}}}},
+			{Name: "p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "proj"}}}}}}},
+		},
+	}
+	got := secretRefs(spec)
+	want := []string{"openai/api-key", "proj", "tls/ca.crt", "whole"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("secretRefs = %v, want %v", got, want)
+	}
+	allowed := []string{"openai/api-key", "tls"}
+	for ref, ok := range map[string]bool{"openai/api-key": true, "openai/other": false, "openai": false, "tls/ca.crt": true, "tls": true, "proj": false} {
+		if secretAllowed(ref, allowed) != ok {
+			t.Errorf("secretAllowed(%q) = %v, want %v", ref, !ok, ok)
+		}
 	}
 }
