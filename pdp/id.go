@@ -28,11 +28,12 @@ func randomPrefix() uint32 {
 
 func newDecisionID() string {
 	var u [16]byte
-	ms := uint64(time.Now().UnixMilli())
-	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
-	n := idCounter.Add(1)
+	var b8 [8]byte
+	binary.BigEndian.PutUint64(b8[:], uint64(time.Now().UnixMilli())) //nolint:gosec // milliseconds since 1970 are positive
+	copy(u[0:6], b8[2:8])                                             // the low 48 bits
 	binary.BigEndian.PutUint32(u[6:10], idPrefix)
-	u[10], u[11], u[12], u[13], u[14], u[15] = byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+	binary.BigEndian.PutUint64(b8[:], idCounter.Add(1))
+	copy(u[10:16], b8[2:8])
 	u[6] = 0x70 | (u[6] & 0x0f) // version 7
 	u[8] = 0x80 | (u[8] & 0x3f) // RFC 9562 variant
 	var out [36]byte

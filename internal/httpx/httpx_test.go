@@ -2,6 +2,7 @@ package httpx_test
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -52,7 +53,8 @@ func TestReadJSONBody(t *testing.T) {
 			}
 			_, err := httpx.ReadJSONBody(httptest.NewRecorder(), req, 64)
 			status := 0
-			if he, ok := err.(*httpx.Error); ok {
+			var he *httpx.Error
+			if errors.As(err, &he) {
 				status = he.Status
 			} else if err != nil {
 				t.Fatalf("error %v is not an *httpx.Error", err)

@@ -269,7 +269,7 @@ func TestTraceparent(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, a := range decide.Attributes() {
-		got[string(a.Key)] = a.Value.Emit()
+		got[string(a.Key)] = a.Value.String()
 	}
 	for k, v := range want {
 		if got[k] != v {

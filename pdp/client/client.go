@@ -203,7 +203,7 @@ func (c *Client) Evaluate(ctx context.Context, req *pdp.Request) (Decision, erro
 		Context  json.RawMessage `json:"context"`
 	}
 	if err := json.Unmarshal(resp, &out); err != nil {
-		return c.fallback(ctx, req, fmt.Errorf("%w: undecodable answer: %v", errUnreachable, err)), nil
+		return c.fallback(ctx, req, fmt.Errorf("%w: undecodable answer: %w", errUnreachable, err)), nil
 	}
 	d := Decision{Allowed: out.Decision, Source: SourcePDP, Context: out.Context, Reason: reasonOf(out.Context)}
 	c.learnSkew(out.Context)
@@ -257,14 +257,14 @@ func (c *Client) try(ctx context.Context, method, path string, body []byte, idem
 				return nil, backoff.Permanent(fmt.Errorf("%w: circuit open", errUnreachable))
 			}
 			if !errors.Is(err, errUnreachable) {
-				err = fmt.Errorf("%w: %v", errUnreachable, err)
+				err = fmt.Errorf("%w: %w", errUnreachable, err)
 			}
 			return nil, err
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 		if err != nil {
-			return nil, fmt.Errorf("%w: read answer: %v", errUnreachable, err)
+			return nil, fmt.Errorf("%w: read answer: %w", errUnreachable, err)
 		}
 		if resp.StatusCode >= 400 {
 			var e struct {

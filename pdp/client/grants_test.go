@@ -33,7 +33,7 @@ func TestLocalModeUsesGrantSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	signer, _ := grants.NewSigner(key, "k", "pdp")
 	svc, _ := grants.NewService(grants.Options{Store: store, Engines: func() *pdp.Engine { return srvEng }, Signer: signer})

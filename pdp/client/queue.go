@@ -46,7 +46,7 @@ func newQueue(max int, file string) (*queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fallback queue: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {

@@ -225,7 +225,10 @@ func Run(t *testing.T, newStore func(t *testing.T) grants.Store) {
 		waitFor(t, seen, func(r *grants.Request) bool { return r.ID == "arq-w2" && r.Status == grants.StatusApproved })
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Watch ended with %v", err)
+			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("Watch did not return after its context ended")
 		}
