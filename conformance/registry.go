@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -78,20 +79,11 @@ func secretAllowed(ref string, allowed []string) bool {
 		if a == ref {
 			return true
 		}
-		if name, _, isKey := cutSlash(ref); isKey && a == name {
+		if name, _, isKey := strings.Cut(ref, "/"); isKey && a == name {
 			return true
 		}
 	}
 	return false
-}
-
-func cutSlash(s string) (string, string, bool) {
-	for i := range len(s) {
-		if s[i] == '/' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // scanRegistry maps running agent pods to the registry: each must belong
