@@ -62,7 +62,7 @@ Exit status: 0 allow, 1 deny, 2 error (bad input, or the PDP refused the request
 			if err != nil {
 				return &exitError{code: 2, msg: err.Error()}
 			}
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			d, err := c.Evaluate(context.Background(), req)
 			if err != nil {
 				return &exitError{code: 2, msg: err.Error()}

@@ -41,6 +41,7 @@ func openAudit(o *serveOptions, tel *telemetry.Telemetry, log *slog.Logger) (*au
 			if err := os.WriteFile(keyPath, privPEM, 0o600); err != nil {
 				return nil, err
 			}
+			//nolint:gosec // a public key, meant to be read by whoever verifies the log
 			if err := os.WriteFile(filepath.Join(o.dataDir, "audit-key.pub.pem"), pubPEM, 0o644); err != nil {
 				return nil, err
 			}
