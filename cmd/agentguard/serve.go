@@ -54,6 +54,8 @@ type serveOptions struct {
 	webhookAddr string
 	certDir     string
 	selfSigned  bool
+
+	certRotation certRotationOptions
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -109,6 +111,7 @@ Traces are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
 	f.StringVar(&o.webhookAddr, "webhook-addr", "127.0.0.1:9443", "admission webhook listen address (HTTPS)")
 	f.StringVar(&o.certDir, "cert-dir", "", "directory with the webhook's tls.crt and tls.key")
 	f.BoolVar(&o.selfSigned, "self-signed", false, "generate an in-memory CA and serving certificate for the webhook and print the CA bundle")
+	addCertRotationFlags(f, &o.certRotation)
 	return cmd
 }
 

@@ -22,6 +22,9 @@ func runWebhook(ctx context.Context, o *serveOptions, p *process, tel *telemetry
 	log = log.With("component", "webhook")
 	crlog.SetLogger(logr.FromSlogHandler(log.Handler()))
 
+	if err := startCertRotation(ctx, o, log); err != nil {
+		return err
+	}
 	opts := webhook.Options{Addr: o.webhookAddr, CertDir: o.certDir, Telemetry: tel, Logger: log}
 	if o.selfSigned {
 		hosts := []string{"localhost", "127.0.0.1"}
