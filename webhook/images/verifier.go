@@ -1,0 +1,437 @@
+package images
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"golang.org/x/sync/singleflight"
+)
+
+// Options configures NewVerifier.
+type Options struct {
+	// Keychain resolves registry credentials after the per-call keychain
+	// (the pod's pull secrets). Default anonymous.
+	Keychain authn.Keychain
+	// Transport carries registry requests. Default remote.DefaultTransport
+	// (TLS verified, proxy from the environment).
+	Transport http.RoundTripper
+	// Secrets reads key Secrets (authorities with key.secretRef). Nil makes
+	// such authorities unsatisfiable (fail closed).
+	Secrets SecretReader
+	// Timeout bounds the registry work for one image (tag resolution and
+	// signature fetch); keep it well below the webhook's timeoutSeconds.
+	// Default 3s.
+	Timeout time.Duration
+	// CacheSize bounds the verdict cache (entries of digest x policy).
+	// Default 4096.
+	CacheSize int
+	// TTL is how long a positive verdict, and a tag's last resolution
+	// (used only while the registry is unreachable), stay fresh.
+	// Default 10m.
+	TTL time.Duration
+	// NegativeTTL is how long a failed verification stays cached, so that a
+	// newly signed image is admitted soon after signing. Default 30s.
+	NegativeTTL time.Duration
+	// SecretTTL is how long a key read from a Secret is reused. Default 30s.
+	SecretTTL time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Keychain == nil {
+		o.Keychain = authn.NewMultiKeychain()
+	}
+	if o.Transport == nil {
+		o.Transport = remote.DefaultTransport
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Second
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = 4096
+	}
+	if o.TTL <= 0 {
+		o.TTL = 10 * time.Minute
+	}
+	if o.NegativeTTL <= 0 {
+		o.NegativeTTL = 30 * time.Second
+	}
+	if o.SecretTTL <= 0 {
+		o.SecretTTL = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Verifier checks images against a Policy. It is safe for concurrent use
+// and meant to live for the process: its caches are keyed by the policy
+// revision, so a new bundle revision does not reuse old verdicts.
+type Verifier struct {
+	opts     Options
+	verdicts *lru[ruleVerdict]
+	tags     *lru[string]
+	keys     *lru[crypto.PublicKey]
+	flight   singleflight.Group
+}
+
+// ruleVerdict is the cached outcome of one rule for one digest.
+type ruleVerdict struct {
+	ok        bool
+	authority string
+	reason    string
+}
+
+// NewVerifier returns a Verifier.
+func NewVerifier(opts Options) (*Verifier, error) {
+	opts.setDefaults()
+	if opts.NegativeTTL > opts.TTL {
+		return nil, fmt.Errorf("image verifier: NegativeTTL %s exceeds TTL %s", opts.NegativeTTL, opts.TTL)
+	}
+	return &Verifier{
+		opts:     opts,
+		verdicts: newLRU[ruleVerdict](opts.CacheSize),
+		tags:     newLRU[string](opts.CacheSize),
+		keys:     newLRU[crypto.PublicKey](256),
+	}, nil
+}
+
+// Verify checks one image reference against p. kc, when not nil, resolves
+// credentials first (the pod's pull secrets). A nil p verifies nothing and
+// allows. Verify never returns an error: registry and policy problems are
+// verdicts, so that the caller can apply the policy's modes.
+func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn.Keychain) *Verdict {
+	vd := &Verdict{Image: image, Outcome: Verified, Allowed: true}
+	if p == nil {
+		return vd
+	}
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		return vd.fail(true, "is not a valid image reference: "+err.Error(), "use a reference such as registry.example/team/app@sha256:<digest>")
+	}
+	repo := repoName(ref.Context())
+	vd.Repository = repo
+	rules := p.match(repo)
+	if len(rules) == 0 {
+		vd.Outcome = Unmatched
+		if p.unmatched == ActionAllow {
+			return vd
+		}
+		return vd.fail(p.unmatched == ActionDeny, fmt.Sprintf("comes from repository %s, which no image policy covers", repo),
+			"use an image covered by a policy in admission/images.yaml, or add a policy for "+repo)
+	}
+	for _, r := range rules {
+		vd.Policies = append(vd.Policies, r.name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, v.opts.Timeout)
+	defer cancel()
+	c := &call{v: v, kc: kc}
+	digest, d, err := c.resolve(ctx, ref)
+	if err != nil {
+		return vd.registryError(rules, ref.Context().RegistryStr(), err)
+	}
+	if d == nil {
+		return vd.fail(true, fmt.Sprintf("was not found in its registry (%s)", strings.TrimPrefix(digest, "not found: ")),
+			"push the image or correct the reference")
+	}
+	vd.Digest = digest
+	_, vd.ByDigest = ref.(name.Digest)
+	now := v.opts.Now()
+	keys := make([]string, len(rules))
+	results := make([]ruleVerdict, len(rules))
+	missing := false
+	for i, r := range rules {
+		keys[i] = v.cacheKey(ctx, repo, digest, r)
+		rv, fresh, ok := v.verdicts.get(keys[i], now)
+		if ok && fresh {
+			results[i] = rv
+			continue
+		}
+		missing = true
+	}
+	vd.Cached = !missing
+	if missing {
+		// One registry round trip per digest and policy revision, however
+		// many admission requests ask concurrently and however many
+		// authorities the rules name.
+		res, err, _ := v.flight.Do(repo+"@"+digest+"|"+p.revision, func() (any, error) {
+			arts, err := fetchArtifacts(ctx, c.puller(), *d)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]ruleVerdict, len(rules))
+			for i, r := range rules {
+				out[i] = v.evaluate(ctx, r, arts, digest)
+				ttl := v.opts.TTL
+				if !out[i].ok {
+					ttl = v.opts.NegativeTTL
+				}
+				v.verdicts.put(keys[i], out[i], v.opts.Now().Add(ttl))
+			}
+			return out, nil
+		})
+		if err != nil {
+			return vd.registryError(rules, ref.Context().RegistryStr(), err)
+		}
+		results = res.([]ruleVerdict)
+	}
+	var failed []string
+	enforced := false
+	for i, r := range rules {
+		if results[i].ok {
+			vd.Authorities = append(vd.Authorities, r.name+"/"+results[i].authority)
+			continue
+		}
+		failed = append(failed, fmt.Sprintf("policy %s: %s", r.name, results[i].reason))
+		enforced = enforced || r.mode == ModeEnforce
+	}
+	if len(failed) > 0 {
+		vd.Digest = digest
+		return vd.fail(enforced, fmt.Sprintf("(%s) has no valid signature: %s", digest, strings.Join(failed, "; ")),
+			fmt.Sprintf("sign %s@%s with a key or identity that %s accepts (e.g. cosign sign --key <key> %s@%s), or use an image that is signed",
+				repo, digest, policyList(rules), repo, digest))
+	}
+	if !vd.ByDigest {
+		vd.Pinned = pin(image, digest)
+	}
+	return vd
+}
+
+// cacheKey identifies a rule's verdict on a digest: the rule's revision and,
+// for keys read from Secrets, their current fingerprints.
+func (v *Verifier) cacheKey(ctx context.Context, repo, digest string, r *rule) string {
+	k := repo + "@" + digest + "|" + r.revision
+	for _, a := range r.authorities {
+		if a.secret == nil {
+			continue
+		}
+		key, err := v.secretKey(ctx, a.secret)
+		if err != nil {
+			k += "|-"
+			continue
+		}
+		der, _ := cryptoutils.MarshalPublicKeyToDER(key)
+		sum := sha256.Sum256(der)
+		k += "|" + hex.EncodeToString(sum[:8])
+	}
+	return k
+}
+
+// evaluate tries every authority of r on the fetched signatures: any one
+// satisfies the rule.
+func (v *Verifier) evaluate(ctx context.Context, r *rule, arts *artifacts, digest string) ruleVerdict {
+	if len(arts.classic) == 0 && len(arts.bundles) == 0 {
+		reason := "no signatures found (neither a cosign .sig tag nor a Sigstore bundle referrer)"
+		if len(arts.skipped) > 0 {
+			reason += "; unusable: " + strings.Join(arts.skipped, "; ")
+		}
+		return ruleVerdict{reason: reason}
+	}
+	var why []string
+	for _, a := range r.authorities {
+		err := v.tryAuthority(ctx, a, arts, digest)
+		if err == nil {
+			return ruleVerdict{ok: true, authority: a.name}
+		}
+		why = append(why, fmt.Sprintf("authority %s: %v", a.name, err))
+	}
+	n := len(arts.classic) + len(arts.bundles)
+	return ruleVerdict{reason: fmt.Sprintf("%d signature(s) found, none from an accepted authority (%s)", n, strings.Join(why, "; "))}
+}
+
+func (v *Verifier) tryAuthority(ctx context.Context, a *authority, arts *artifacts, digest string) error {
+	key, bv := a.key, a.bv
+	if a.secret != nil {
+		k, err := v.secretKey(ctx, a.secret)
+		if err != nil {
+			return err
+		}
+		if bv, err = newKeyBundleVerifier(k); err != nil {
+			return err
+		}
+		key = k
+	}
+	var errs []string
+	note := func(err error) {
+		if s := err.Error(); !slices.Contains(errs, s) {
+			errs = append(errs, s)
+		}
+	}
+	if key != nil {
+		for i := range arts.classic {
+			err := verifyClassic(&arts.classic[i], key, digest)
+			if err == nil {
+				return nil
+			}
+			note(err)
+		}
+	} else if len(arts.classic) > 0 {
+		note(errors.New("classic (.sig) signatures are checked against keys only; sign keyless with cosign's --new-bundle-format"))
+	}
+	for _, b := range arts.bundles {
+		err := bv.verifyBundle(b, digest)
+		if err == nil {
+			return nil
+		}
+		if a.keyless == nil {
+			// sigstore-go's message for another key is long; say it simply.
+			err = errNoMatch
+		}
+		note(err)
+	}
+	return errors.New(strings.Join(errs, ", "))
+}
+
+// secretKey reads a public key from a Secret, cached for SecretTTL.
+func (v *Verifier) secretKey(ctx context.Context, ref *SecretRef) (crypto.PublicKey, error) {
+	id := ref.Namespace + "/" + ref.Name + "/" + ref.Key
+	if k, fresh, ok := v.keys.get(id, v.opts.Now()); ok && fresh {
+		return k, nil
+	}
+	if v.opts.Secrets == nil {
+		return nil, fmt.Errorf("key Secret %s/%s: no Kubernetes access configured", ref.Namespace, ref.Name)
+	}
+	s, err := v.opts.Secrets.Secret(ctx, ref.Namespace, ref.Name)
+	if err != nil {
+		return nil, fmt.Errorf("key Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	raw, ok := s.Data[ref.Key]
+	if !ok {
+		return nil, fmt.Errorf("key Secret %s/%s has no key %q", ref.Namespace, ref.Name, ref.Key)
+	}
+	k, err := ParsePublicKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("key Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	v.keys.put(id, k, v.opts.Now().Add(v.opts.SecretTTL))
+	return k, nil
+}
+
+// CacheLen returns the number of cached verdicts.
+func (v *Verifier) CacheLen() int { return v.verdicts.len() }
+
+// call is the registry state of one Verify call.
+type call struct {
+	v  *Verifier
+	kc authn.Keychain
+	p  *remote.Puller
+}
+
+// puller is created on first use, so a cached verdict costs no setup; it
+// is reused for every request of the call (one ping, one token).
+func (c *call) puller() *remote.Puller {
+	if c.p == nil {
+		kc := c.v.opts.Keychain
+		if c.kc != nil {
+			kc = authn.NewMultiKeychain(c.kc, kc)
+		}
+		// NewPuller fails only on conflicting options, which these are not.
+		c.p, _ = remote.NewPuller(
+			remote.WithAuthFromKeychain(kc),
+			remote.WithTransport(c.v.opts.Transport),
+			remote.WithUserAgent("agentguard"),
+			remote.WithRetryBackoff(remote.Backoff{Duration: 50 * time.Millisecond, Factor: 2, Steps: 2}),
+		)
+	}
+	return c.p
+}
+
+// resolve returns the digest ref names. A tag is resolved with one HEAD
+// request; while the registry is unreachable, the tag's last resolution
+// within TTL is used. A nil digest with no error means "not found".
+func (c *call) resolve(ctx context.Context, ref name.Reference) (string, *name.Digest, error) {
+	if d, ok := ref.(name.Digest); ok {
+		return d.DigestStr(), &d, nil
+	}
+	key := ref.Name()
+	desc, err := c.puller().Head(ctx, ref)
+	switch {
+	case isNotFound(err):
+		return "not found: tag " + ref.Identifier(), nil, nil
+	case err != nil:
+		if dg, fresh, ok := c.v.tags.get(key, c.v.opts.Now()); ok && fresh {
+			d := ref.Context().Digest(dg)
+			return dg, &d, nil
+		}
+		return "", nil, err
+	}
+	dg := desc.Digest.String()
+	c.v.tags.put(key, dg, c.v.opts.Now().Add(c.v.opts.TTL))
+	d := ref.Context().Digest(dg)
+	return dg, &d, nil
+}
+
+func (vd *Verdict) fail(enforced bool, reason, fix string) *Verdict {
+	if vd.Outcome == Verified {
+		vd.Outcome = Failed
+	}
+	vd.Allowed = false
+	vd.Enforced = enforced
+	vd.Reason = fmt.Sprintf("image %q %s", vd.Image, reason)
+	vd.Fix = fix
+	return vd
+}
+
+func (vd *Verdict) registryError(rules []*rule, registry string, err error) *Verdict {
+	vd.Outcome = RegistryError
+	enforced := false
+	for _, r := range rules {
+		enforced = enforced || r.onError == ActionDeny
+	}
+	return vd.fail(enforced, fmt.Sprintf("could not be verified because registry %s failed: %v (no fresh cached verdict)", registry, sanitize(err)),
+		fmt.Sprintf("make %s reachable and check the pod's imagePullSecrets, then retry; %s decides with onRegistryError in admission/images.yaml", registry, policyList(rules)))
+}
+
+// sanitize shortens an error for a message; ggcr errors never carry
+// credentials, but they can carry whole response bodies.
+func sanitize(err error) string {
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+func policyList(rules []*rule) string {
+	names := make([]string, len(rules))
+	for i, r := range rules {
+		names[i] = r.name
+	}
+	if len(names) == 1 {
+		return "policy " + names[0]
+	}
+	return "policies " + strings.Join(names, ", ")
+}
+
+// repoName is the repository as policies match it: Docker Hub is
+// "docker.io", not ggcr's "index.docker.io".
+func repoName(r name.Repository) string {
+	reg := r.RegistryStr()
+	if reg == name.DefaultRegistry {
+		reg = "docker.io"
+	}
+	return reg + "/" + r.RepositoryStr()
+}
+
+// pin rewrites image (a tag reference, as written) to reference digest,
+// keeping the written repository.
+func pin(image, digest string) string {
+	repo := image
+	if slash := strings.LastIndex(image, "/"); strings.LastIndex(image, ":") > slash {
+		repo = image[:strings.LastIndex(image, ":")]
+	}
+	return repo + "@" + digest
+}

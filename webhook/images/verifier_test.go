@@ -1,0 +1,295 @@
+package images
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+)
+
+func TestVerifyClassicAndBundle(t *testing.T) {
+	t.Parallel()
+	reg := newTestRegistry(t)
+	key, pemKey := newKey(t)
+	otherKey, _ := newKey(t)
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1"
+		issuer   = "https://token.actions.githubusercontent.com"
+	)
+	doc := policyDoc(reg.host, keyAuthority("release-key", pemKey)+`  - name: ci
+    keyless:
+      subjectRegExp: ^https://github\.com/acme/app/\.github/workflows/release\.yml@refs/tags/
+      issuer: `+issuer+"\n", "trustedRoot: trusted_root.json\nunmatched: deny")
+	p := mustParse(t, doc, map[string][]byte{"trusted_root.json": trustedRootJSON(t, vs)})
+
+	type setup func(repo, digest string)
+	cases := []struct {
+		name        string
+		setup       setup
+		byTag       bool
+		wantOutcome Outcome
+		wantReason  string
+		wantAuth    string
+	}{
+		{name: "classic signed by key", setup: func(repo, d string) { reg.signClassic(t, repo, d, d, key) },
+			wantOutcome: Verified, wantAuth: "test/release-key"},
+		{name: "classic signed by key, by tag", byTag: true, setup: func(repo, d string) { reg.signClassic(t, repo, d, d, key) },
+			wantOutcome: Verified, wantAuth: "test/release-key"},
+		{name: "unsigned", setup: func(string, string) {}, wantOutcome: Failed, wantReason: "no signatures found"},
+		{name: "classic wrong key", setup: func(repo, d string) { reg.signClassic(t, repo, d, d, otherKey) },
+			wantOutcome: Failed, wantReason: "signature does not match"},
+		{name: "classic signature copied from another image", setup: func(repo, d string) {
+			other := reg.pushImage(t, repo, "other")
+			reg.signClassic(t, repo, other, other, key)
+			reg.copyClassic(t, repo, other, d)
+		}, wantOutcome: Failed, wantReason: "copied from another image"},
+		{name: "bundle signed by key", setup: func(repo, d string) {
+			reg.attachBundle(t, repo, d, keyBundle(t, key, reg.host+"/"+repo, d))
+		}, wantOutcome: Verified, wantAuth: "test/release-key"},
+		{name: "bundle wrong key", setup: func(repo, d string) {
+			reg.attachBundle(t, repo, d, keyBundle(t, otherKey, reg.host+"/"+repo, d))
+		}, wantOutcome: Failed, wantReason: "signature does not match"},
+		{name: "bundle for another digest", setup: func(repo, d string) {
+			other := reg.pushImage(t, repo, "other")
+			reg.attachBundle(t, repo, d, keyBundle(t, key, reg.host+"/"+repo, other))
+		}, wantOutcome: Failed, wantReason: "authority ci"},
+		{name: "keyless good identity", setup: func(repo, d string) {
+			reg.attachBundle(t, repo, d, keylessBundle(t, vs, identity, issuer, reg.host+"/"+repo, d))
+		}, wantOutcome: Verified, wantAuth: "test/ci"},
+		{name: "keyless wrong identity", setup: func(repo, d string) {
+			reg.attachBundle(t, repo, d, keylessBundle(t, vs, "https://github.com/evil/app/.github/workflows/x.yml@refs/heads/main", issuer, reg.host+"/"+repo, d))
+		}, wantOutcome: Failed, wantReason: "authority ci"},
+		{name: "keyless wrong issuer", setup: func(repo, d string) {
+			reg.attachBundle(t, repo, d, keylessBundle(t, vs, identity, "https://accounts.example", reg.host+"/"+repo, d))
+		}, wantOutcome: Failed, wantReason: "authority ci"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := "signed/app" + string(rune('a'+i))
+			d := reg.pushImage(t, repo, "v1")
+			tc.setup(repo, d)
+			v := newTestVerifier(t, Options{})
+			img := reg.host + "/" + repo + "@" + d
+			if tc.byTag {
+				img = reg.host + "/" + repo + ":v1"
+			}
+			vd := v.Verify(context.Background(), p, img, nil)
+			if vd.Outcome != tc.wantOutcome {
+				t.Fatalf("outcome %s, want %s: %s", vd.Outcome, tc.wantOutcome, vd.Message())
+			}
+			if vd.Digest != d {
+				t.Errorf("digest %s, want %s", vd.Digest, d)
+			}
+			if tc.wantOutcome == Verified {
+				if !vd.Allowed || len(vd.Authorities) != 1 || vd.Authorities[0] != tc.wantAuth {
+					t.Errorf("allowed %v authorities %v, want %s", vd.Allowed, vd.Authorities, tc.wantAuth)
+				}
+				wantPin := ""
+				if tc.byTag {
+					wantPin = reg.host + "/" + repo + "@" + d
+				}
+				if vd.Pinned != wantPin {
+					t.Errorf("pinned %q, want %q", vd.Pinned, wantPin)
+				}
+				return
+			}
+			if vd.Allowed || !vd.Enforced || vd.ID() != ControlSignature {
+				t.Errorf("allowed %v enforced %v id %s", vd.Allowed, vd.Enforced, vd.ID())
+			}
+			if !strings.Contains(vd.Reason, tc.wantReason) || !strings.Contains(vd.Fix, "cosign sign") {
+				t.Errorf("message %q, want it to contain %q and a fix", vd.Message(), tc.wantReason)
+			}
+		})
+	}
+}
+
+func TestVerifyUnmatched(t *testing.T) {
+	t.Parallel()
+	_, pemKey := newKey(t)
+	for _, tc := range []struct {
+		unmatched string
+		allowed   bool
+		enforced  bool
+	}{{"", false, true}, {"unmatched: deny", false, true}, {"unmatched: warn", false, false}, {"unmatched: allow", true, false}} {
+		t.Run(tc.unmatched, func(t *testing.T) {
+			p := mustParse(t, policyDoc("registry.corp.example", keyAuthority("k", pemKey), tc.unmatched), nil)
+			v := newTestVerifier(t, Options{})
+			vd := v.Verify(context.Background(), p, "busybox:1.36", nil)
+			if vd.Outcome != Unmatched || vd.Allowed != tc.allowed || vd.Enforced != tc.enforced {
+				t.Fatalf("got %+v", vd)
+			}
+			if !tc.allowed && !strings.Contains(vd.Reason, "docker.io/library/busybox") {
+				t.Errorf("reason %q does not name the repository", vd.Reason)
+			}
+		})
+	}
+}
+
+// TestVerifyCachedAndOutage: a cold verify makes at most cosign's requests;
+// a cached verdict makes none and keeps working while the registry is down;
+// without one, onRegistryError decides and the message names the registry.
+func TestVerifyCachedAndOutage(t *testing.T) {
+	t.Parallel()
+	reg := newTestRegistry(t)
+	key, pemKey := newKey(t)
+	d := reg.pushImage(t, "signed/app", "v1")
+	reg.signClassic(t, "signed/app", d, d, key)
+	unverified := reg.pushImage(t, "signed/other", "v1")
+	reg.signClassic(t, "signed/other", unverified, unverified, key)
+
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	p := mustParse(t, policyDoc(reg.host, keyAuthority("k", pemKey), ""), nil)
+	v := newTestVerifier(t, Options{Now: clock, Timeout: time.Second})
+
+	reg.reset()
+	vd := v.Verify(context.Background(), p, reg.host+"/signed/app:v1", nil)
+	if !vd.Allowed || vd.Cached {
+		t.Fatalf("cold verify: %+v", vd)
+	}
+	// ping, HEAD tag, referrers, .sig manifest, payload blob.
+	if n := reg.requests.Load(); n > 5 {
+		t.Errorf("cold verify by tag made %d registry requests, want <= 5: %v", n, reg.requestLog())
+	}
+	reg.reset()
+	vd = v.Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil)
+	if !vd.Allowed || !vd.Cached || reg.requests.Load() != 0 {
+		t.Fatalf("cached verify: allowed %v cached %v, %d requests", vd.Allowed, vd.Cached, reg.requests.Load())
+	}
+
+	reg.down.Store(true)
+	for _, img := range []string{reg.host + "/signed/app@" + d, reg.host + "/signed/app:v1"} {
+		vd = v.Verify(context.Background(), p, img, nil)
+		if !vd.Allowed || vd.Digest != d {
+			t.Errorf("%s during outage with a cached verdict: %s", img, vd.Message())
+		}
+	}
+	vd = v.Verify(context.Background(), p, reg.host+"/signed/other@"+unverified, nil)
+	if vd.Outcome != RegistryError || !vd.Enforced || vd.ID() != ControlRegistry || !strings.Contains(vd.Reason, reg.host) {
+		t.Errorf("outage without cache: %+v", vd)
+	}
+	// Past the TTL the cached verdict is no longer fresh: fail closed.
+	mu.Lock()
+	now = now.Add(11 * time.Minute)
+	mu.Unlock()
+	vd = v.Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil)
+	if vd.Outcome != RegistryError || vd.Allowed {
+		t.Errorf("outage after TTL: %+v", vd)
+	}
+	reg.down.Store(false)
+	vd = v.Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil)
+	if !vd.Allowed || vd.Cached {
+		t.Errorf("after the outage: %+v", vd)
+	}
+}
+
+func TestVerifyOnRegistryErrorWarn(t *testing.T) {
+	t.Parallel()
+	reg := newTestRegistry(t)
+	_, pemKey := newKey(t)
+	d := reg.pushImage(t, "signed/app", "v1")
+	doc := `policies:
+- name: soft
+  images: ["` + reg.host + `/signed/**"]
+  onRegistryError: warn
+  authorities:
+` + keyAuthority("k", pemKey)
+	p := mustParse(t, doc, nil)
+	reg.down.Store(true)
+	vd := newTestVerifier(t, Options{}).Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil)
+	if vd.Outcome != RegistryError || vd.Allowed || vd.Enforced {
+		t.Fatalf("got %+v", vd)
+	}
+}
+
+// TestVerifyTagMoved: the verdict follows the digest; a tag moved to an
+// unsigned image after verification is caught at the next resolution.
+func TestVerifyTagMoved(t *testing.T) {
+	t.Parallel()
+	reg := newTestRegistry(t)
+	key, pemKey := newKey(t)
+	d := reg.pushImage(t, "signed/app", "v1")
+	reg.signClassic(t, "signed/app", d, d, key)
+	p := mustParse(t, policyDoc(reg.host, keyAuthority("k", pemKey), ""), nil)
+	v := newTestVerifier(t, Options{})
+	vd := v.Verify(context.Background(), p, reg.host+"/signed/app:v1", nil)
+	if !vd.Allowed || vd.Pinned != reg.host+"/signed/app@"+d {
+		t.Fatalf("first: %+v", vd)
+	}
+	moved := reg.pushImage(t, "signed/app", "v1")
+	vd = v.Verify(context.Background(), p, reg.host+"/signed/app:v1", nil)
+	if vd.Allowed || vd.Digest != moved || !strings.Contains(vd.Reason, "no signatures found") {
+		t.Fatalf("after the tag moved: %+v", vd)
+	}
+	// The pinned reference still verifies.
+	if vd := v.Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil); !vd.Allowed {
+		t.Fatalf("pinned: %+v", vd)
+	}
+}
+
+func TestVerifyPrivateRegistry(t *testing.T) {
+	t.Parallel()
+	reg := newTestRegistry(t)
+	reg.user, reg.pass = "robot", "s3cret"
+	key, pemKey := newKey(t)
+	d := reg.pushImage(t, "signed/app", "v1")
+	reg.signClassic(t, "signed/app", d, d, key)
+	p := mustParse(t, policyDoc(reg.host, keyAuthority("k", pemKey), ""), nil)
+
+	vd := newTestVerifier(t, Options{}).Verify(context.Background(), p, reg.host+"/signed/app:v1", nil)
+	if vd.Outcome != RegistryError || strings.Contains(vd.Message(), "s3cret") {
+		t.Fatalf("anonymous: %+v", vd)
+	}
+	kc, err := DockerConfigKeychain([]byte(`{"auths":{"` + reg.host + `":{"auth":"cm9ib3Q6czNjcmV0"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vd = newTestVerifier(t, Options{}).Verify(context.Background(), p, reg.host+"/signed/app:v1", kc)
+	if !vd.Allowed {
+		t.Fatalf("with pull secret: %s", vd.Message())
+	}
+	vd = newTestVerifier(t, Options{Keychain: authn.NewMultiKeychain(kc)}).Verify(context.Background(), p, reg.host+"/signed/app:v1", nil)
+	if !vd.Allowed {
+		t.Fatalf("with the verifier's keychain: %s", vd.Message())
+	}
+}
+
+// TestVerifyConcurrentSingleFlight: concurrent cold requests for one digest
+// share one signature fetch.
+func TestVerifyConcurrentSingleFlight(t *testing.T) {
+	t.Parallel()
+	reg := newTestRegistry(t)
+	key, pemKey := newKey(t)
+	d := reg.pushImage(t, "signed/app", "v1")
+	reg.signClassic(t, "signed/app", d, d, key)
+	p := mustParse(t, policyDoc(reg.host, keyAuthority("k", pemKey), ""), nil)
+	v := newTestVerifier(t, Options{})
+	reg.reset()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			if vd := v.Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil); !vd.Allowed {
+				t.Errorf("%s", vd.Message())
+			}
+		})
+	}
+	wg.Wait()
+	sigs := 0
+	for _, l := range reg.requestLog() {
+		if strings.Contains(l, ".sig") {
+			sigs++
+		}
+	}
+	if sigs > 2 { // one flight, possibly a second that started after the first stored its verdict... never more
+		t.Errorf("%d .sig manifest fetches for 16 concurrent requests: %v", sigs, reg.requestLog())
+	}
+}
