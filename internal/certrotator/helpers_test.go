@@ -1,0 +1,7 @@
+package certrotator
+
+import "k8s.io/apimachinery/pkg/runtime"
+
+type runtimeObject = runtime.Object
+
+func toRuntime(objs []runtimeObject) []runtime.Object { return objs }
