@@ -49,6 +49,15 @@ func startCluster(ctx context.Context, assets, crdDir, dir string) (*cluster, er
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  5 * time.Second,
 	}
+	// Keep the control plane's files in our temp dir, which is removed
+	// however the run ends.
+	env.ControlPlane.GetAPIServer().CertDir = filepath.Join(dir, "apiserver")
+	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(dir, "etcd")}
+	for _, d := range []string{env.ControlPlane.APIServer.CertDir, env.ControlPlane.Etcd.DataDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		_ = env.Stop()

@@ -58,6 +58,11 @@ func faults() []fault {
 				default:
 					ph.fail("new access request during the outage: %v", err)
 				}
+				// The issue asks the status endpoint to show "degraded"
+				// with the reason; say what it shows.
+				if body, err := h.a().rawStatus(ctx); err == nil {
+					ph.note("GET /v1/status during the outage reports degraded: %v (grants: %s)", strings.Contains(body, "degraded"), grantsPart(body))
+				}
 				return nil
 			},
 			heal: func(_ context.Context, h *harness, ph *phase) error { return h.cluster.proxy.Up() },

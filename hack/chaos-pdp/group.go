@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 )
 
 // group runs the harness's goroutines. A panic in one is recovered, kept
@@ -38,10 +39,24 @@ func (g *group) Go(f func()) {
 	}()
 }
 
-// Wait waits for every goroutine and returns the first panic, if any.
-func (g *group) Wait() error {
-	g.wg.Wait()
-	return g.Err()
+// WaitFor waits for every goroutine, at most d, and returns the first
+// panic, if any. Past d, goroutines stuck in a wedged client are left
+// behind (the process exits soon after) and reported.
+func (g *group) WaitFor(d time.Duration) error {
+	done := make(chan struct{})
+	go func() {
+		g.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return g.Err()
+	case <-time.After(d):
+		if err := g.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("goroutines still running %s after the run ended (a client call is stuck)", d)
+	}
 }
 
 // Err is the first panic so far.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -100,7 +102,7 @@ func (p *pep) start(ctx context.Context, g *group) {
 }
 
 // flush sends the queued fallback records until none is pending or the
-// time runs out.
+// time runs out. A panic inside the client is returned as a *clientPanic.
 func (p *pep) flush(ctx context.Context, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for p.cl.Pending() > 0 {
@@ -108,8 +110,12 @@ func (p *pep) flush(ctx context.Context, within time.Duration) error {
 			return fmt.Errorf("%s: %d fallback records still queued after %s", p, p.cl.Pending(), within)
 		}
 		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := p.cl.Flush(fctx)
+		err := p.flushOnce(fctx)
 		cancel()
+		var cp *clientPanic
+		if errors.As(err, &cp) {
+			return fmt.Errorf("%s: %w", p, err)
+		}
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -118,6 +124,25 @@ func (p *pep) flush(ctx context.Context, within time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// clientPanic is a panic inside pdp/client, with its stack.
+type clientPanic struct {
+	value any
+	stack []byte
+}
+
+func (e *clientPanic) Error() string {
+	return fmt.Sprintf("pdp/client panicked: %v\n%s", e.value, e.stack)
+}
+
+func (p *pep) flushOnce(ctx context.Context) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &clientPanic{value: v, stack: debug.Stack()}
+		}
+	}()
+	return p.cl.Flush(ctx)
 }
 
 func call(agent, tool string, context map[string]string) pdp.Request {

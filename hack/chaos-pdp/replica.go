@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -230,6 +231,31 @@ func (r *replica) status(ctx context.Context) (status, error) {
 	}
 	defer func() { _ = resp.Body.Close() }()
 	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// rawStatus is the body of GET /v1/status.
+func (r *replica) rawStatus(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.url+"/v1/status", nil)
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return string(data), err
+}
+
+// grantsPart is the "grants" member of a status body.
+func grantsPart(body string) string {
+	var v struct {
+		Grants json.RawMessage `json:"grants"`
+	}
+	if json.Unmarshal([]byte(body), &v) != nil || len(v.Grants) == 0 {
+		return "none"
+	}
+	return string(v.Grants)
 }
 
 // tail returns the last n lines of a file, for error messages.

@@ -165,13 +165,15 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[min(max(i, 0), len(s)-1)]
 }
 
-// describe says what a call was, relative to its phase's grant expiry.
+// describe says what a call was, relative to the fault of its phase (the
+// first whose recovery ended after the call started).
 func describe(res result, phases []*phase) string {
 	where := ""
 	for _, ph := range phases {
-		if !res.start.Before(ph.start.Add(-time.Minute)) && res.start.Before(ph.recovered.Add(time.Second)) {
+		if ph.recovered.IsZero() || !res.start.After(ph.recovered) || ph == phases[len(phases)-1] {
 			where = fmt.Sprintf(" %s (start %+.3fs into the fault, grants expire at %+.3fs)", ph.name,
 				res.start.Sub(ph.start).Seconds(), ph.grantUntil.Sub(ph.start).Seconds())
+			break
 		}
 	}
 	errs := ""

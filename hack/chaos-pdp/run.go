@@ -64,7 +64,7 @@ func run(parent context.Context, cfg config, out io.Writer) (rep *report, err er
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
-		if gerr := g.Wait(); gerr != nil && err == nil {
+		if gerr := g.WaitFor(10 * time.Second); gerr != nil && err == nil {
 			err = gerr
 		}
 	}()
@@ -101,6 +101,15 @@ func run(parent context.Context, cfg config, out io.Writer) (rep *report, err er
 		return nil, err
 	}
 	cleanups = append(cleanups, h.cluster.stop)
+	reap := h.dir
+	if cfg.Keep {
+		reap = ""
+	}
+	stopReaper, err := startReaper(reap)
+	if err != nil {
+		return nil, fmt.Errorf("start the watchdog: %w", err)
+	}
+	cleanups = append([]func(){stopReaper}, cleanups...) // runs last
 
 	if h.bundles, err = buildBundles(filepath.Join(cfg.Root, "policies"), h.dir, cfg.MaxStale); err != nil {
 		return nil, fmt.Errorf("chaos bundle: %w", err)
@@ -123,8 +132,18 @@ func run(parent context.Context, cfg config, out io.Writer) (rep *report, err er
 		return nil, err
 	}
 	cleanups = append(cleanups, func() {
-		for _, p := range h.peps {
-			_ = p.cl.Close()
+		// A client wedged by a bug must not keep the processes alive.
+		done := make(chan struct{})
+		go func() {
+			for _, p := range h.peps {
+				_ = p.cl.Close()
+			}
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			fmt.Fprintln(out, "chaos-pdp: a client did not close within 2s")
 		}
 	})
 
@@ -414,7 +433,14 @@ func (h *harness) checkRecords(ctx context.Context, ph *phase) error {
 		ph.generated += p.fallbacks.Load()
 	}
 	for _, p := range h.peps {
-		if err := p.flush(ctx, h.cfg.Recover); err != nil {
+		err := p.flush(ctx, h.cfg.Recover)
+		var cp *clientPanic
+		if errors.As(err, &cp) {
+			// The client may hold its queue's lock now: every later
+			// fallback would block. The run cannot go on.
+			return err
+		}
+		if err != nil {
 			ph.fail("%v", err)
 		}
 		ph.pending += p.cl.Pending()
