@@ -9,7 +9,6 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -29,8 +28,9 @@ type Options struct {
 	// Namespace holds the Secret and the webhook Service. Required.
 	Namespace string
 	// SecretName is the Secret holding the CA and the serving certificate.
-	// Required. It is created when missing (the Helm chart creates it empty,
-	// so the rotator needs only get and update on it).
+	// Required. It must exist (the Helm chart creates it empty): the
+	// rotator only reads and updates it, so it needs get and update on one
+	// name, and cannot leave a Secret behind after an uninstall.
 	SecretName string
 	// Service is the webhook Service; the certificate names
 	// <svc>, <svc>.<ns>, <svc>.<ns>.svc and <svc>.<ns>.svc.cluster.local.
@@ -152,11 +152,10 @@ func (r *Rotator) Sync(ctx context.Context) error {
 func (r *Rotator) ensureSecret(ctx context.Context) (*material, error) {
 	secrets := r.opts.Client.CoreV1().Secrets(r.opts.Namespace)
 	sec, err := secrets.Get(ctx, r.opts.SecretName, metav1.GetOptions{})
-	create := apierrors.IsNotFound(err)
-	switch {
-	case create:
-		sec = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: r.opts.SecretName, Namespace: r.opts.Namespace}, Type: corev1.SecretTypeOpaque}
-	case err != nil:
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			err = fmt.Errorf("%w (create it empty: kubectl -n %s create secret generic %s)", err, r.opts.Namespace, r.opts.SecretName)
+		}
 		return nil, fmt.Errorf("get secret %s/%s: %w", r.opts.Namespace, r.opts.SecretName, err)
 	}
 	var m material
@@ -184,13 +183,8 @@ func (r *Rotator) ensureSecret(ctx context.Context) (*material, error) {
 	}
 	m.toData(sec.Data)
 	// A concurrent writer (another replica) makes this fail with a
-	// conflict or already-exists; the next pass reads what it wrote.
-	if create {
-		_, err = secrets.Create(ctx, sec, metav1.CreateOptions{FieldManager: "agentguard"})
-	} else {
-		_, err = secrets.Update(ctx, sec, metav1.UpdateOptions{FieldManager: "agentguard"})
-	}
-	if err != nil {
+	// conflict; the next pass reads what it wrote.
+	if _, err := secrets.Update(ctx, sec, metav1.UpdateOptions{FieldManager: "agentguard"}); err != nil {
 		return nil, fmt.Errorf("write secret %s/%s: %w", r.opts.Namespace, r.opts.SecretName, err)
 	}
 	r.opts.OnRotate(caRotated)

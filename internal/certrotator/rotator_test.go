@@ -167,7 +167,7 @@ func TestRotation(t *testing.T) {
 // running in a terminating pod) must not bring them back.
 func TestNeverCreatesWebhookConfigurations(t *testing.T) {
 	ctx := context.Background()
-	r, cs, _, _ := newRotator(t)
+	r, cs, _, _ := newRotator(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "agentguard-webhook-tls", Namespace: ns}})
 	if err := r.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -179,9 +179,15 @@ func TestNeverCreatesWebhookConfigurations(t *testing.T) {
 			t.Errorf("mutating %s: err = %v, want NotFound", name, err)
 		}
 	}
-	// Without a Secret it creates one (the chart pre-creates it).
-	if _, err := cs.CoreV1().Secrets(ns).Get(ctx, "agentguard-webhook-tls", metav1.GetOptions{}); err != nil {
-		t.Errorf("secret: %v", err)
+	// Nor the Secret, once the uninstall deleted it.
+	if err := cs.CoreV1().Secrets(ns).Delete(ctx, "agentguard-webhook-tls", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sync(ctx); !apierrors.IsNotFound(err) {
+		t.Errorf("Sync without the Secret: err = %v, want NotFound", err)
+	}
+	if _, err := cs.CoreV1().Secrets(ns).Get(ctx, "agentguard-webhook-tls", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("secret recreated: %v", err)
 	}
 }
 
