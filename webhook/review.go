@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/agentguard/agentguard/webhook/guardrails"
+	"github.com/agentguard/agentguard/webhook/images"
 )
 
 // NamespaceLabeler returns the labels of a namespace.
@@ -78,6 +79,12 @@ type Reviewer struct {
 	// guardrails (guardrails.DefaultPodSpec) to objects that never went
 	// through an API server, such as manifests given to `agentguard admit`.
 	Offline bool
+	// Images verifies image signatures against the bundle's image policy
+	// (admission/images.yaml): Mutate pins verified tags to their digest,
+	// Validate verifies what is finally admitted. Nil skips image
+	// verification (offline evaluation, which has no registry access); the
+	// webhook Server always sets one.
+	Images *images.Verifier
 }
 
 // Validate evaluates the object as written.
@@ -87,6 +94,9 @@ func (rv *Reviewer) Validate(ctx context.Context, e *guardrails.Engine, req *Req
 		return res, err
 	}
 	res.Decision = e.Evaluate(ctx, st.in)
+	if res.Decision.Exempt == "" {
+		rv.checkImages(ctx, e, st.in, res.Decision)
+	}
 	return res, nil
 }
 
@@ -98,6 +108,7 @@ func (rv *Reviewer) Mutate(ctx context.Context, e *guardrails.Engine, req *Reque
 	}
 	if mutable(req) {
 		res.Mutation = Mutate(e, st.in, st.x)
+		rv.pinImages(ctx, e, st.in, st.x, &res.Mutation)
 	}
 	return res, nil
 }

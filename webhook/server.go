@@ -19,6 +19,7 @@ import (
 	"github.com/agentguard/agentguard/internal/httpx"
 	"github.com/agentguard/agentguard/internal/telemetry"
 	"github.com/agentguard/agentguard/webhook/guardrails"
+	"github.com/agentguard/agentguard/webhook/images"
 )
 
 // DefaultMaxBodyBytes is the default AdmissionReview size limit: the API
@@ -46,6 +47,11 @@ type Options struct {
 	// MaxBodyBytes limits a request body; larger ones get 413. Default
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Images verifies image signatures for bundles with an image policy.
+	// Default: a verifier with anonymous registry access and no Secret
+	// access (so no imagePullSecrets and no secretRef keys); give one
+	// with images.Options.Secrets for those.
+	Images *images.Verifier
 }
 
 func (o *Options) setDefaults() {
@@ -60,6 +66,10 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Images == nil {
+		// The defaults are valid, so NewVerifier cannot fail here.
+		o.Images, _ = images.NewVerifier(images.Options{})
 	}
 }
 
@@ -100,7 +110,7 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts:     opts,
-		reviewer: &Reviewer{Namespaces: opts.Namespaces},
+		reviewer: &Reviewer{Namespaces: opts.Namespaces, Images: opts.Images},
 		mux:      http.NewServeMux(),
 		log:      opts.Logger,
 		tracer:   opts.Telemetry.TracerProvider.Tracer("github.com/agentguard/agentguard/webhook"),

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/agentguard/agentguard/webhook/images"
 )
 
 // ConfigFile and RulesGlob locate the admission part inside a bundle.
@@ -21,8 +23,10 @@ const (
 )
 
 // LoadBundle builds an Engine from the admission part of the bundle
-// directory dir: admission/config.yaml (defaults when absent) and the custom
-// rules admission/*.rego. The revision is a SHA-256 over those files.
+// directory dir: admission/config.yaml (defaults when absent), the custom
+// rules admission/*.rego and the image policy admission/images.yaml (with
+// the key and trusted-root files it names). The revision is a SHA-256 over
+// those files.
 func LoadBundle(ctx context.Context, dir string) (*Engine, error) {
 	if st, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("load bundle %q: %w", dir, err)
@@ -44,7 +48,18 @@ func LoadBundleFS(ctx context.Context, fsys fs.FS, name string) (*Engine, error)
 			return nil, fmt.Errorf("load bundle %q: %s: %w", name, ConfigFile, err)
 		}
 	}
-	e, err := New(ctx, Options{Config: cfg, Rules: b.rules, Revision: b.revision})
+	imgs, err := images.Load(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("load bundle %q: %s: %w", name, images.PolicyFile, err)
+	}
+	rev := b.revision
+	if imgs != nil {
+		// images.yaml and the files it references are covered by the
+		// image policy's own revision.
+		sum := sha256.Sum256([]byte(b.revision + "\x00" + imgs.Revision()))
+		rev = hex.EncodeToString(sum[:])[:16]
+	}
+	e, err := New(ctx, Options{Config: cfg, Rules: b.rules, Revision: rev, Images: imgs})
 	if err != nil {
 		return nil, fmt.Errorf("load bundle %q: %w", name, err)
 	}

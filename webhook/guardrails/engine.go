@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+
+	"github.com/agentguard/agentguard/webhook/images"
 )
 
 // Options configures New.
@@ -16,6 +18,9 @@ type Options struct {
 	// Revision identifies the bundle revision (for example a content hash).
 	// Default "".
 	Revision string
+	// Images is the compiled image policy (admission/images.yaml). Nil
+	// means the bundle has none: no signature verification.
+	Images *images.Policy
 }
 
 // Engine evaluates objects against the built-in guardrails and a bundle's
@@ -26,6 +31,7 @@ type Engine struct {
 	checks   []check
 	rules    *regoRules
 	revision string
+	images   *images.Policy
 }
 
 // scope says which objects a check applies to.
@@ -60,7 +66,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: opts.Config, rules: rules, revision: opts.Revision}
+	e := &Engine{cfg: opts.Config, rules: rules, revision: opts.Revision, images: opts.Images}
 	e.checks = append(e.checks, psaChecks()...)
 	e.checks = append(e.checks, builtinChecks...)
 	return e, nil
@@ -72,6 +78,21 @@ func (e *Engine) Config() *Config { return e.cfg }
 // HasRules reports whether the bundle has custom Rego rules (which need the
 // object as decoded JSON in Input.Object).
 func (e *Engine) HasRules() bool { return e.rules != nil }
+
+// Images returns the bundle's image policy, or nil when it has none.
+func (e *Engine) Images() *images.Policy { return e.images }
+
+// ContainerChecksApply reports whether the container guardrails (AG-GEN-*,
+// image verification among them) apply to in: a pod (template) that is not
+// exempt, whose spec changed, and that is an agent workload or any pod
+// with scope "all".
+func (e *Engine) ContainerChecksApply(in *Input) bool {
+	return in.PodSpec != nil && !in.SpecUnchanged && e.Exempt(in) == "" && (e.IsAgent(in) || e.cfg.Scope == "all")
+}
+
+// ModeFor returns the mode configured for a check name or control ID
+// (admission/config.yaml modes, then defaultMode).
+func (e *Engine) ModeFor(check, id string) Mode { return e.cfg.modeFor(check, id) }
 
 // Revision returns the bundle revision the engine was built from.
 func (e *Engine) Revision() string { return e.revision }

@@ -1,0 +1,124 @@
+package webhook
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/agentguard/agentguard/webhook/guardrails"
+	"github.com/agentguard/agentguard/webhook/images"
+)
+
+// imageRef is one image reference in a pod spec and where it is.
+type imageRef struct {
+	kind  string // "container", "init container", "ephemeral container", "image volume"
+	name  string
+	image string
+	path  string // JSON pointer of the reference, relative to the pod (template)
+}
+
+func podImages(spec *corev1.PodSpec) []imageRef {
+	var out []imageRef
+	for i, c := range spec.InitContainers {
+		out = append(out, imageRef{"init container", c.Name, c.Image, "/spec/initContainers/" + strconv.Itoa(i) + "/image"})
+	}
+	for i, c := range spec.Containers {
+		out = append(out, imageRef{"container", c.Name, c.Image, "/spec/containers/" + strconv.Itoa(i) + "/image"})
+	}
+	for i, c := range spec.EphemeralContainers {
+		out = append(out, imageRef{"ephemeral container", c.Name, c.Image, "/spec/ephemeralContainers/" + strconv.Itoa(i) + "/image"})
+	}
+	for i, v := range spec.Volumes {
+		if v.Image != nil {
+			out = append(out, imageRef{"image volume", v.Name, v.Image.Reference, "/spec/volumes/" + strconv.Itoa(i) + "/image/reference"})
+		}
+	}
+	return out
+}
+
+// verifyImages checks every image of the pod (template) against the
+// bundle's image policy, each distinct image once and concurrently, and
+// returns the verdicts by image. It returns nil when there is nothing to
+// verify: no verifier (offline evaluation), no image policy, or a pod the
+// container guardrails do not apply to.
+func (rv *Reviewer) verifyImages(ctx context.Context, e *guardrails.Engine, in *guardrails.Input) ([]imageRef, map[string]*images.Verdict) {
+	p := e.Images()
+	if rv.Images == nil || p == nil || !e.ContainerChecksApply(in) {
+		return nil, nil
+	}
+	refs := podImages(in.PodSpec)
+	// A pull-secret read failure leaves the verifier's own credentials;
+	// if the registry then refuses, the verdict says so.
+	kc, _ := rv.Images.PodKeychain(ctx, in.Namespace, in.PodSpec)
+	verdicts := map[string]*images.Verdict{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, r := range refs {
+		if _, ok := verdicts[r.image]; ok {
+			continue
+		}
+		verdicts[r.image] = nil
+		wg.Go(func() {
+			vd := rv.Images.Verify(ctx, p, r.image, kc)
+			mu.Lock()
+			verdicts[r.image] = vd
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return refs, verdicts
+}
+
+// pinImages adds, for every verified image referenced by tag, a patch that
+// pins it to the verified digest (AG-GEN-004). Images that fail
+// verification are left as written for validation to refuse.
+func (rv *Reviewer) pinImages(ctx context.Context, e *guardrails.Engine, in *guardrails.Input, x *Extracted, m *Mutation) {
+	refs, verdicts := rv.verifyImages(ctx, e, in)
+	for _, r := range refs {
+		if vd := verdicts[r.image]; vd != nil && vd.Allowed && vd.Pinned != "" {
+			m.Patch = append(m.Patch, PatchOp{Op: "replace", Path: x.Path + r.path, Value: vd.Pinned})
+		}
+	}
+}
+
+// checkImages adds image violations to d: images that fail verification
+// (AG-GEN-004), whose registry failed (AG-GEN-003), or that passed but are
+// still referenced by tag, so the kubelet could pull something else
+// (AG-GEN-004; the mutating webhook pins them).
+func (rv *Reviewer) checkImages(ctx context.Context, e *guardrails.Engine, in *guardrails.Input, d *guardrails.Decision) {
+	refs, verdicts := rv.verifyImages(ctx, e, in)
+	for _, r := range refs {
+		vd := verdicts[r.image]
+		if vd == nil {
+			continue
+		}
+		var id, msg string
+		enforced := vd.Enforced
+		switch {
+		case !vd.Allowed:
+			id, msg = vd.ID(), vd.Message()
+		case vd.Outcome == images.Verified && !vd.ByDigest:
+			id = images.ControlSignature
+			msg = "image " + strconv.Quote(r.image) + " is verified but not pinned by digest, so the node could pull a different image; fix: reference it as " +
+				vd.Pinned + " (agentguard's mutating webhook does this when it runs)"
+			enforced = true
+		default:
+			continue
+		}
+		mode := e.ModeFor("images", id)
+		if !enforced && mode == guardrails.ModeEnforce {
+			mode = guardrails.ModeWarn
+		}
+		d.Violations = append(d.Violations, guardrails.Violation{
+			ID:      id,
+			Check:   "images",
+			Message: "[" + id + "] " + r.kind + " " + strconv.Quote(r.name) + ": " + msg,
+			Mode:    mode,
+		})
+		if mode == guardrails.ModeEnforce {
+			d.Allowed = false
+		}
+	}
+}
