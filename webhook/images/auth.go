@@ -186,3 +186,10 @@ func hostMatch(pattern, host string) bool {
 }
 
 var _ authn.Keychain = (*dockerKeychain)(nil)
+
+// PodKeychain returns the credentials a pod in namespace pulls with (its
+// imagePullSecrets and its ServiceAccount's), read through the verifier's
+// SecretReader; with none configured, the verifier's own keychain applies.
+func (v *Verifier) PodKeychain(ctx context.Context, namespace string, spec *corev1.PodSpec) (authn.Keychain, error) {
+	return PullSecretsKeychain(ctx, v.opts.Secrets, namespace, spec)
+}
