@@ -195,6 +195,42 @@ func requiredCovered(required []string, rules []admissionregistrationv1.RuleWith
 	return missing
 }
 
+// hookView is a validating or mutating webhook, reduced to what the
+// configuration check reads.
+type hookView struct {
+	kind, name    string
+	failure       *admissionregistrationv1.FailurePolicyType
+	side          *admissionregistrationv1.SideEffectClass
+	timeout       *int32
+	nsSel, objSel *metav1.LabelSelector
+	conditions    []admissionregistrationv1.MatchCondition
+	rules         []admissionregistrationv1.RuleWithOperations
+}
+
+// unconditional: the webhook applies to every object its rules and
+// namespaceSelector match (no objectSelector, no matchConditions).
+func (h hookView) unconditional() bool {
+	return (h.objSel == nil || (len(h.objSel.MatchLabels) == 0 && len(h.objSel.MatchExpressions) == 0)) && len(h.conditions) == 0
+}
+
+func (h hookView) covers(resource string) bool {
+	return len(requiredCovered([]string{resource}, h.rules)) == 0
+}
+
+func (h hookView) spec() string {
+	return toJSON(map[string]any{"failurePolicy": h.failure, "sideEffects": h.side, "timeoutSeconds": h.timeout,
+		"namespaceSelector": h.nsSel, "objectSelector": h.objSel, "matchConditions": h.conditions, "rules": h.rules})
+}
+
+// checkWebhookConfiguration reads agentguard's webhook configurations
+// (AG-CC-008). Each webhook must fail closed, be safe for dry runs and
+// answer quickly. Coverage is judged on all of them together, so a
+// configuration may split the work (for example one webhook for tenant
+// namespaces and one, conditioned on the agent label, for the rest):
+// every agent-tenant namespace must be covered for pods by a validating
+// and a mutating webhook that no object can opt out of, every other
+// namespace that is not exempt by at least a conditioned one, and the
+// validating rules together must cover the required resources.
 func checkWebhookConfiguration(ctx context.Context, s *session, r *record) {
 	if !s.needKube(r) {
 		return
@@ -219,76 +255,93 @@ func checkWebhookConfiguration(ctx context.Context, s *session, r *record) {
 		r.errorf("list namespaces: %v", err)
 		return
 	}
-	type hook struct {
-		kind, name    string
-		failure       *admissionregistrationv1.FailurePolicyType
-		side          *admissionregistrationv1.SideEffectClass
-		timeout       *int32
-		nsSel, objSel *metav1.LabelSelector
-		rules         []admissionregistrationv1.RuleWithOperations
-		required      []string
-		raw           any
-	}
-	var hooks []hook
+	var validating, mutating []hookView
 	for _, w := range vs {
-		hooks = append(hooks, hook{"validating", w.Name, w.FailurePolicy, w.SideEffects, w.TimeoutSeconds, w.NamespaceSelector, w.ObjectSelector, w.Rules, a.RequiredWebhookResources, w})
+		validating = append(validating, hookView{"validating", w.Name, w.FailurePolicy, w.SideEffects, w.TimeoutSeconds, w.NamespaceSelector, w.ObjectSelector, w.MatchConditions, w.Rules})
 	}
 	for _, w := range ms {
-		hooks = append(hooks, hook{"mutating", w.Name, w.FailurePolicy, w.SideEffects, w.TimeoutSeconds, w.NamespaceSelector, w.ObjectSelector, w.Rules, []string{"pods", "apps/deployments"}, w})
+		mutating = append(mutating, hookView{"mutating", w.Name, w.FailurePolicy, w.SideEffects, w.TimeoutSeconds, w.NamespaceSelector, w.ObjectSelector, w.MatchConditions, w.Rules})
 	}
-	for _, h := range hooks {
+	for _, h := range append(append([]hookView{}, validating...), mutating...) {
 		id := h.kind + " webhook " + h.name
-		spec := toJSON(map[string]any{"failurePolicy": h.failure, "sideEffects": h.side, "timeoutSeconds": h.timeout,
-			"namespaceSelector": h.nsSel, "objectSelector": h.objSel, "rules": h.rules})
 		if h.failure != nil && *h.failure == admissionregistrationv1.Fail {
-			r.ok(id+": failurePolicy Fail", spec, "")
+			r.ok(id+": failurePolicy Fail", h.spec(), "")
 		} else {
-			r.finding(id+": failurePolicy is not Fail (fails open)", spec, "")
+			r.finding(id+": failurePolicy is not Fail (fails open)", h.spec(), "")
 		}
 		if h.side != nil && (*h.side == admissionregistrationv1.SideEffectClassNone || *h.side == admissionregistrationv1.SideEffectClassNoneOnDryRun) {
 			r.ok(id+": sideEffects "+string(*h.side), "", "")
 		} else {
-			r.finding(id+": sideEffects is not None or NoneOnDryRun (dry runs skip it)", spec, "")
+			r.finding(id+": sideEffects is not None or NoneOnDryRun (dry runs skip it)", h.spec(), "")
 		}
 		if h.timeout != nil && *h.timeout <= a.MaxWebhookTimeoutSeconds {
 			r.ok(fmt.Sprintf("%s: timeoutSeconds %d ≤ %d", id, *h.timeout, a.MaxWebhookTimeoutSeconds), "", "")
 		} else {
-			r.finding(fmt.Sprintf("%s: timeoutSeconds above %d", id, a.MaxWebhookTimeoutSeconds), spec, "")
-		}
-		if h.objSel != nil && (len(h.objSel.MatchLabels) > 0 || len(h.objSel.MatchExpressions) > 0) {
-			r.finding(id+": an objectSelector lets objects opt out by label", toJSON(h.objSel), "")
-		} else {
-			r.ok(id+": no objectSelector (objects cannot opt out by label)", "", "")
-		}
-		var excluded []string
-		for _, n := range nss.Items {
-			ok, err := selects(h.nsSel, n.Labels)
-			if err != nil {
-				r.finding(id+": namespaceSelector does not parse", toJSON(h.nsSel), err.Error())
-				break
-			}
-			if ok {
-				continue
-			}
-			if n.Labels[s.profile.TenantLabel] != "" {
-				r.finding(id+": agent-tenant namespace "+n.Name+" is not selected", toJSON(h.nsSel), "namespace labels: "+toJSON(n.Labels))
-			} else if !slices.Contains(a.ExemptNamespaces, n.Name) {
-				excluded = append(excluded, n.Name)
-			}
-		}
-		if len(excluded) > 0 {
-			r.finding(id+": namespaceSelector excludes namespaces other than the product's and the control plane's", toJSON(h.nsSel), strings.Join(excluded, ", "))
-		} else {
-			r.ok(id+": namespaceSelector excludes only exempt namespaces", toJSON(h.nsSel), "exempt: "+strings.Join(a.ExemptNamespaces, ", "))
-		}
-		if missing := requiredCovered(h.required, h.rules); len(missing) > 0 {
-			r.finding(id+": rules do not cover "+strings.Join(missing, ", "), toJSON(h.rules), "")
-		} else {
-			r.ok(id+": rules cover "+strings.Join(h.required, ", "), toJSON(h.rules), "")
+			r.finding(fmt.Sprintf("%s: timeoutSeconds above %d", id, a.MaxWebhookTimeoutSeconds), h.spec(), "")
 		}
 	}
+	// selecting returns the webhooks that cover pods in namespace n.
+	selecting := func(hooks []hookView, n corev1.Namespace) (unconditional, conditional []string) {
+		for _, h := range hooks {
+			if !h.covers("pods") {
+				continue
+			}
+			ok, err := selects(h.nsSel, n.Labels)
+			if err != nil || !ok {
+				continue
+			}
+			if h.unconditional() {
+				unconditional = append(unconditional, h.name)
+			} else {
+				conditional = append(conditional, h.name)
+			}
+		}
+		return unconditional, conditional
+	}
+	var uncovered []string
+	for _, n := range nss.Items {
+		labels := "namespace labels: " + toJSON(n.Labels)
+		if n.Labels[s.profile.TenantLabel] != "" {
+			for _, set := range []struct {
+				kind  string
+				hooks []hookView
+			}{{"validating", validating}, {"mutating", mutating}} {
+				u, c := selecting(set.hooks, n)
+				switch {
+				case len(u) > 0:
+					r.ok(fmt.Sprintf("agent-tenant namespace %s: pods always go through %s webhook %s", n.Name, set.kind, strings.Join(u, ", ")), labels, "")
+				case len(c) > 0:
+					r.finding(fmt.Sprintf("agent-tenant namespace %s: the %s webhooks that select it (%s) have an objectSelector or matchConditions, so a pod can opt out", n.Name, set.kind, strings.Join(c, ", ")), labels, "")
+				default:
+					r.finding(fmt.Sprintf("agent-tenant namespace %s is selected by no %s webhook for pods", n.Name, set.kind), labels, "")
+				}
+			}
+			continue
+		}
+		if slices.Contains(a.ExemptNamespaces, n.Name) {
+			continue
+		}
+		if u, c := selecting(validating, n); len(u) == 0 && len(c) == 0 {
+			uncovered = append(uncovered, n.Name)
+		}
+	}
+	if len(uncovered) > 0 {
+		r.finding("namespaces that are neither exempt nor covered by any validating webhook for pods (agent pods there bypass the guardrails): "+strings.Join(uncovered, ", "), "exempt: "+strings.Join(a.ExemptNamespaces, ", "), "")
+	} else {
+		r.ok("every namespace that is not exempt is covered by a validating webhook for pods", "exempt: "+strings.Join(a.ExemptNamespaces, ", "), "")
+	}
+	var rules []admissionregistrationv1.RuleWithOperations
+	for _, h := range validating {
+		rules = append(rules, h.rules...)
+	}
+	if missing := requiredCovered(a.RequiredWebhookResources, rules); len(missing) > 0 {
+		r.finding("the validating webhooks' rules do not cover "+strings.Join(missing, ", "), toJSON(rules), "")
+	} else {
+		r.ok("the validating webhooks' rules cover "+strings.Join(a.RequiredWebhookResources, ", "), toJSON(rules), "")
+	}
 	r.skip("staging only: block the webhook Service and confirm a pod create is rejected",
-		"coverage of pods/exec, Services, Secrets and RBAC bindings unless listed in admission.requiredWebhookResources")
+		"coverage of pods/exec, Services, Secrets and RBAC bindings unless listed in admission.requiredWebhookResources",
+		"what matchConditions of conditioned webhooks let through (CEL is not evaluated)")
 }
 
 // agentguardDeployments lists agentguard's own Deployments.

@@ -87,6 +87,8 @@ func checks() map[string]checkFunc {
 		"pdp/fallback":                           checkFallback,
 		"bundle/fallback-declaration":            checkFallbackDeclaration,
 		"decisionlog/verify":                     checkDecisionLog,
+		"decisionlog/one-record-per-decision":    checkOneRecordPerDecision,
+		"decisionlog/record-fields":              checkRecordFields,
 		"telemetry/metrics":                      checkMetrics,
 		"telemetry/decision-counter":             checkDecisionCounter,
 		"bundle/regression-tests":                checkBundleTests,

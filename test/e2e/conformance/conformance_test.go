@@ -81,7 +81,7 @@ func strictConfig(data []byte) ([]byte, error) {
 // startPDP runs the PDP with the default bundle, static tokens, a bbolt
 // grant store and /metrics; it returns the URL and the tokens of the
 // triage agent (autonomous) and the assistant agent (user-delegated).
-func startPDP(t *testing.T, tel *telemetry.Telemetry) (string, string, string) {
+func startPDP(t *testing.T, tel *telemetry.Telemetry, log *audit.Log) (string, string, string) {
 	t.Helper()
 	var tokens []string
 	var file strings.Builder
@@ -123,7 +123,7 @@ func startPDP(t *testing.T, tel *telemetry.Telemetry) (string, string, string) {
 	api, err := authzen.New(authzen.Options{
 		Engines: authzen.EngineFunc(engines), Authenticator: static,
 		Grants: svc, GrantStore: store, Signer: signer,
-		MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler(),
+		MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler(), Audit: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,8 +133,9 @@ func startPDP(t *testing.T, tel *telemetry.Telemetry) (string, string, string) {
 	return srv.URL, tokens[0], tokens[1]
 }
 
-// decisionLog writes a small sealed decision log.
-func decisionLog(t *testing.T) (string, string) {
+// decisionLog opens the PDP's decision log; it returns the log, its
+// directory and its public key file.
+func decisionLog(t *testing.T) (*audit.Log, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	pub, priv, err := audit.GenerateKey()
@@ -145,13 +146,7 @@ func decisionLog(t *testing.T) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, d := range []string{audit.DecisionAllow, audit.DecisionDeny, audit.DecisionAllow, audit.DecisionDeny} {
-		l.Append(audit.Record{Kind: audit.KindPDPDecision, Agent: "acme-agents/triage", Tool: fmt.Sprintf("github/tool-%d", i),
-			Action: "call_tool", Decision: d, Reason: "conformance e2e", Policies: []string{"p"}, Revision: "r1"})
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { _ = l.Close() })
 	pem, err := audit.MarshalPublicKey(pub)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +155,7 @@ func decisionLog(t *testing.T) (string, string) {
 	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return dir, keyFile
+	return l, dir, keyFile
 }
 
 // tenantNamespace is an agent-tenant namespace set up as a conformant
@@ -235,14 +230,16 @@ func dump(r conformance.Result) string {
 var (
 	admissionControls = []string{"AG-GEN-001", "AG-GEN-002", "AG-GEN-003", "AG-GEN-007", "AG-GEN-201", "AG-SEC-001",
 		"AG-SEC-004", "AG-SEC-103", "AG-SEC-105", "AG-SEC-012", "AG-GOV-001", "AG-CC-008", "AG-SEC-209"}
-	pdpControls   = []string{"AG-CC-012", "AG-CC-011", "AG-SEC-101", "AG-OBS-010", "AG-OBS-002", "AG-SEC-008"}
+	pdpControls   = []string{"AG-CC-012", "AG-CC-011", "AG-SEC-101", "AG-OBS-010", "AG-OBS-002", "AG-SEC-008", "AG-OBS-013", "AG-SEC-010"}
 	otherControls = []string{"AG-CC-005", "AG-CC-006", "AG-SEC-011", "AG-GEN-104", "AG-SEC-015", "AG-SEC-003", "AG-SEC-108"}
 	// knownGaps may fail with agentguard in place: they are findings about
 	// the product, not about the suite. AG-GOV-005: policies of the default
 	// bundle that no test case exercises; AG-SEC-004: the webhook does not
 	// evaluate legacy ServiceAccount token Secrets; AG-SEC-209: it neither
-	// requires nor sets readOnlyRootFilesystem and emptyDir sizeLimit.
-	knownGaps = map[string]bool{"AG-GOV-005": true, "AG-SEC-004": true, "AG-SEC-209": true}
+	// requires nor sets readOnlyRootFilesystem and emptyDir sizeLimit;
+	// AG-SEC-010: the probe callers use static tokens, which name no pod, so
+	// their records have no instance.
+	knownGaps = map[string]bool{"AG-GOV-005": true, "AG-SEC-004": true, "AG-SEC-209": true, "AG-SEC-010": true}
 )
 
 func TestConformanceAgainstKubeAPIServer(t *testing.T) {
@@ -261,10 +258,10 @@ func TestConformanceAgainstKubeAPIServer(t *testing.T) {
 	_, err = c.client.CoreV1().Pods("team-a").Create(ctx, agentPod(), metav1.CreateOptions{})
 	must(t, err, "create the running agent pod")
 
-	pdpURL, token, assistant := startPDP(t, tel)
+	decisions, logDir, logKey := decisionLog(t)
+	pdpURL, token, assistant := startPDP(t, tel, decisions)
 	assistantFile := filepath.Join(t.TempDir(), "assistant.token")
 	must(t, os.WriteFile(assistantFile, []byte(assistant+"\n"), 0o600), "write token")
-	logDir, logKey := decisionLog(t)
 	profile := conformance.DefaultProfile()
 	profile.Bundle = bundleDir(t)
 	profile.DecisionLog = conformance.DecisionLogProfile{Dir: logDir, PublicKeyFile: logKey}
