@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -84,42 +85,67 @@ func startWebhook(t *testing.T, c *cluster) *webhookProcess {
 	return startWebhookWith(t, c, e)
 }
 
-// startWebhookWith runs the webhook with the given engine.
+// startWebhookWith runs the webhook with the given engine. The port is
+// picked free and then bound by the server, so another process can take it
+// in between: a failed start is retried on a new port.
 func startWebhookWith(t *testing.T, c *cluster, e *guardrails.Engine) *webhookProcess {
 	t.Helper()
-	port := freePort(t)
 	caPEM, cert, err := webhook.SelfSigned([]string{"127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := webhook.NewServer(webhook.Options{
-		Addr:        "127.0.0.1:" + strconv.Itoa(port),
-		Certificate: cert,
-		Namespaces:  webhook.NewClusterNamespaces(c.client, time.Millisecond),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.SetEngine(e)
-	ctx, cancel := context.WithCancel(context.Background())
-	wp := &webhookProcess{url: "https://127.0.0.1:" + strconv.Itoa(port), caPEM: caPEM, cancel: cancel, done: make(chan error, 1)}
-	go func() { wp.done <- srv.Start(ctx) }()
-	t.Cleanup(wp.stop)
-
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port := freePort(t)
+		srv, err := webhook.NewServer(webhook.Options{
+			Addr:        "127.0.0.1:" + strconv.Itoa(port),
+			Certificate: cert,
+			Namespaces:  webhook.NewClusterNamespaces(c.client, time.Millisecond),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.SetEngine(e)
+		ctx, cancel := context.WithCancel(context.Background())
+		wp := &webhookProcess{url: "https://127.0.0.1:" + strconv.Itoa(port), caPEM: caPEM, cancel: cancel, done: make(chan error, 1)}
+		go func() { wp.done <- srv.Start(ctx) }()
+		if lastErr = wp.waitReady(hc); lastErr == nil {
+			t.Cleanup(wp.stop)
+			return wp
+		}
+		wp.stop()
+	}
+	t.Fatalf("webhook did not start: %v", lastErr)
+	return nil
+}
+
+// waitReady polls /readyz until it answers 200, the server exits, or 30 s
+// pass.
+func (wp *webhookProcess) waitReady(hc *http.Client) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		select {
+		case err := <-wp.done:
+			wp.cancel = nil
+			if err == nil {
+				err = errors.New("no error")
+			}
+			return fmt.Errorf("server exited before it was ready: %w", err)
+		default:
+		}
 		resp, err := hc.Get(wp.url + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return wp
+				return nil
 			}
+			err = fmt.Errorf("/readyz: %s", resp.Status)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("webhook not ready: %v", err)
+			return err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
