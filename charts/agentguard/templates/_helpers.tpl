@@ -129,12 +129,16 @@ seccompProfile:
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
-# Keep the Go heap under the memory limit (leaves headroom before an OOM kill).
+{{- $mib := 0 }}
+{{- $lim := toString (dig "limits" "memory" "" .values.resources) }}
+{{- if regexMatch "^[0-9]+Gi$" $lim }}{{ $mib = mul (trimSuffix "Gi" $lim | int) 1024 }}{{ end }}
+{{- if regexMatch "^[0-9]+Mi$" $lim }}{{ $mib = trimSuffix "Mi" $lim | int }}{{ end }}
+{{- if gt (int $mib) 0 }}
+# The Go heap's soft limit at 85% of the memory limit: the GC works harder
+# before the container would be OOM-killed, with room for stacks and buffers.
 - name: GOMEMLIMIT
-  valueFrom:
-    resourceFieldRef:
-      resource: limits.memory
-      divisor: "1"
+  value: {{ printf "%dMiB" (div (mul $mib 85) 100) | quote }}
+{{- end }}
 {{- with .root.Values.otlp.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
