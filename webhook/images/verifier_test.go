@@ -9,13 +9,15 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+
+	"github.com/agentguard/agentguard/webhook/images/imagestest"
 )
 
 func TestVerifyClassicAndBundle(t *testing.T) {
 	t.Parallel()
-	reg := newTestRegistry(t)
-	key, pemKey := newKey(t)
-	otherKey, _ := newKey(t)
+	reg := imagestest.NewRegistry(t)
+	key, pemKey := imagestest.NewKey(t)
+	otherKey, _ := imagestest.NewKey(t)
 	vs, err := ca.NewVirtualSigstore()
 	if err != nil {
 		t.Fatal(err)
@@ -24,11 +26,11 @@ func TestVerifyClassicAndBundle(t *testing.T) {
 		identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1"
 		issuer   = "https://token.actions.githubusercontent.com"
 	)
-	doc := policyDoc(reg.host, keyAuthority("release-key", pemKey)+`  - name: ci
+	doc := policyDoc(reg.Host, keyAuthority("release-key", pemKey)+`  - name: ci
     keyless:
       subjectRegExp: ^https://github\.com/acme/app/\.github/workflows/release\.yml@refs/tags/
       issuer: `+issuer+"\n", "trustedRoot: trusted_root.json\nunmatched: deny")
-	p := mustParse(t, doc, map[string][]byte{"trusted_root.json": trustedRootJSON(t, vs)})
+	p := mustParse(t, doc, map[string][]byte{"trusted_root.json": imagestest.TrustedRootJSON(t, vs)})
 
 	type setup func(repo, digest string)
 	cases := []struct {
@@ -39,47 +41,47 @@ func TestVerifyClassicAndBundle(t *testing.T) {
 		wantReason  string
 		wantAuth    string
 	}{
-		{name: "classic signed by key", setup: func(repo, d string) { reg.signClassic(t, repo, d, d, key) },
+		{name: "classic signed by key", setup: func(repo, d string) { reg.SignClassic(t, repo, d, d, key) },
 			wantOutcome: Verified, wantAuth: "test/release-key"},
-		{name: "classic signed by key, by tag", byTag: true, setup: func(repo, d string) { reg.signClassic(t, repo, d, d, key) },
+		{name: "classic signed by key, by tag", byTag: true, setup: func(repo, d string) { reg.SignClassic(t, repo, d, d, key) },
 			wantOutcome: Verified, wantAuth: "test/release-key"},
 		{name: "unsigned", setup: func(string, string) {}, wantOutcome: Failed, wantReason: "no signatures found"},
-		{name: "classic wrong key", setup: func(repo, d string) { reg.signClassic(t, repo, d, d, otherKey) },
+		{name: "classic wrong key", setup: func(repo, d string) { reg.SignClassic(t, repo, d, d, otherKey) },
 			wantOutcome: Failed, wantReason: "signature does not match"},
 		{name: "classic signature copied from another image", setup: func(repo, d string) {
-			other := reg.pushImage(t, repo, "other")
-			reg.signClassic(t, repo, other, other, key)
-			reg.copyClassic(t, repo, other, d)
+			other := reg.PushImage(t, repo, "other")
+			reg.SignClassic(t, repo, other, other, key)
+			reg.CopyClassic(t, repo, other, d)
 		}, wantOutcome: Failed, wantReason: "copied from another image"},
 		{name: "bundle signed by key", setup: func(repo, d string) {
-			reg.attachBundle(t, repo, d, keyBundle(t, key, reg.host+"/"+repo, d))
+			reg.AttachBundle(t, repo, d, imagestest.KeyBundle(t, key, reg.Host+"/"+repo, d))
 		}, wantOutcome: Verified, wantAuth: "test/release-key"},
 		{name: "bundle wrong key", setup: func(repo, d string) {
-			reg.attachBundle(t, repo, d, keyBundle(t, otherKey, reg.host+"/"+repo, d))
+			reg.AttachBundle(t, repo, d, imagestest.KeyBundle(t, otherKey, reg.Host+"/"+repo, d))
 		}, wantOutcome: Failed, wantReason: "signature does not match"},
 		{name: "bundle for another digest", setup: func(repo, d string) {
-			other := reg.pushImage(t, repo, "other")
-			reg.attachBundle(t, repo, d, keyBundle(t, key, reg.host+"/"+repo, other))
+			other := reg.PushImage(t, repo, "other")
+			reg.AttachBundle(t, repo, d, imagestest.KeyBundle(t, key, reg.Host+"/"+repo, other))
 		}, wantOutcome: Failed, wantReason: "authority ci"},
 		{name: "keyless good identity", setup: func(repo, d string) {
-			reg.attachBundle(t, repo, d, keylessBundle(t, vs, identity, issuer, reg.host+"/"+repo, d))
+			reg.AttachBundle(t, repo, d, imagestest.KeylessBundle(t, vs, identity, issuer, reg.Host+"/"+repo, d))
 		}, wantOutcome: Verified, wantAuth: "test/ci"},
 		{name: "keyless wrong identity", setup: func(repo, d string) {
-			reg.attachBundle(t, repo, d, keylessBundle(t, vs, "https://github.com/evil/app/.github/workflows/x.yml@refs/heads/main", issuer, reg.host+"/"+repo, d))
+			reg.AttachBundle(t, repo, d, imagestest.KeylessBundle(t, vs, "https://github.com/evil/app/.github/workflows/x.yml@refs/heads/main", issuer, reg.Host+"/"+repo, d))
 		}, wantOutcome: Failed, wantReason: "authority ci"},
 		{name: "keyless wrong issuer", setup: func(repo, d string) {
-			reg.attachBundle(t, repo, d, keylessBundle(t, vs, identity, "https://accounts.example", reg.host+"/"+repo, d))
+			reg.AttachBundle(t, repo, d, imagestest.KeylessBundle(t, vs, identity, "https://accounts.example", reg.Host+"/"+repo, d))
 		}, wantOutcome: Failed, wantReason: "authority ci"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			repo := "signed/app" + string(rune('a'+i))
-			d := reg.pushImage(t, repo, "v1")
+			d := reg.PushImage(t, repo, "v1")
 			tc.setup(repo, d)
 			v := newTestVerifier(t, Options{})
-			img := reg.host + "/" + repo + "@" + d
+			img := reg.Host + "/" + repo + "@" + d
 			if tc.byTag {
-				img = reg.host + "/" + repo + ":v1"
+				img = reg.Host + "/" + repo + ":v1"
 			}
 			vd := v.Verify(context.Background(), p, img, nil)
 			if vd.Outcome != tc.wantOutcome {
@@ -94,7 +96,7 @@ func TestVerifyClassicAndBundle(t *testing.T) {
 				}
 				wantPin := ""
 				if tc.byTag {
-					wantPin = reg.host + "/" + repo + "@" + d
+					wantPin = reg.Host + "/" + repo + "@" + d
 				}
 				if vd.Pinned != wantPin {
 					t.Errorf("pinned %q, want %q", vd.Pinned, wantPin)
@@ -113,7 +115,7 @@ func TestVerifyClassicAndBundle(t *testing.T) {
 
 func TestVerifyUnmatched(t *testing.T) {
 	t.Parallel()
-	_, pemKey := newKey(t)
+	_, pemKey := imagestest.NewKey(t)
 	for _, tc := range []struct {
 		unmatched string
 		allowed   bool
@@ -138,55 +140,55 @@ func TestVerifyUnmatched(t *testing.T) {
 // without one, onRegistryError decides and the message names the registry.
 func TestVerifyCachedAndOutage(t *testing.T) {
 	t.Parallel()
-	reg := newTestRegistry(t)
-	key, pemKey := newKey(t)
-	d := reg.pushImage(t, "signed/app", "v1")
-	reg.signClassic(t, "signed/app", d, d, key)
-	unverified := reg.pushImage(t, "signed/other", "v1")
-	reg.signClassic(t, "signed/other", unverified, unverified, key)
+	reg := imagestest.NewRegistry(t)
+	key, pemKey := imagestest.NewKey(t)
+	d := reg.PushImage(t, "signed/app", "v1")
+	reg.SignClassic(t, "signed/app", d, d, key)
+	unverified := reg.PushImage(t, "signed/other", "v1")
+	reg.SignClassic(t, "signed/other", unverified, unverified, key)
 
 	now := time.Unix(1_800_000_000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	p := mustParse(t, policyDoc(reg.host, keyAuthority("k", pemKey), ""), nil)
+	p := mustParse(t, policyDoc(reg.Host, keyAuthority("k", pemKey), ""), nil)
 	v := newTestVerifier(t, Options{Now: clock, Timeout: time.Second})
 
-	reg.reset()
-	vd := v.Verify(context.Background(), p, reg.host+"/signed/app:v1", nil)
+	reg.Reset()
+	vd := v.Verify(context.Background(), p, reg.Host+"/signed/app:v1", nil)
 	if !vd.Allowed || vd.Cached {
 		t.Fatalf("cold verify: %+v", vd)
 	}
 	// ping, HEAD tag, referrers, .sig manifest, payload blob.
-	if n := reg.requests.Load(); n > 5 {
-		t.Errorf("cold verify by tag made %d registry requests, want <= 5: %v", n, reg.requestLog())
+	if n := reg.Requests.Load(); n > 5 {
+		t.Errorf("cold verify by tag made %d registry requests, want <= 5: %v", n, reg.RequestLog())
 	}
-	reg.reset()
-	vd = v.Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil)
-	if !vd.Allowed || !vd.Cached || reg.requests.Load() != 0 {
-		t.Fatalf("cached verify: allowed %v cached %v, %d requests", vd.Allowed, vd.Cached, reg.requests.Load())
+	reg.Reset()
+	vd = v.Verify(context.Background(), p, reg.Host+"/signed/app@"+d, nil)
+	if !vd.Allowed || !vd.Cached || reg.Requests.Load() != 0 {
+		t.Fatalf("cached verify: allowed %v cached %v, %d requests", vd.Allowed, vd.Cached, reg.Requests.Load())
 	}
 
-	reg.down.Store(true)
-	for _, img := range []string{reg.host + "/signed/app@" + d, reg.host + "/signed/app:v1"} {
+	reg.Down.Store(true)
+	for _, img := range []string{reg.Host + "/signed/app@" + d, reg.Host + "/signed/app:v1"} {
 		vd = v.Verify(context.Background(), p, img, nil)
 		if !vd.Allowed || vd.Digest != d {
 			t.Errorf("%s during outage with a cached verdict: %s", img, vd.Message())
 		}
 	}
-	vd = v.Verify(context.Background(), p, reg.host+"/signed/other@"+unverified, nil)
-	if vd.Outcome != RegistryError || !vd.Enforced || vd.ID() != ControlRegistry || !strings.Contains(vd.Reason, reg.host) {
+	vd = v.Verify(context.Background(), p, reg.Host+"/signed/other@"+unverified, nil)
+	if vd.Outcome != RegistryError || !vd.Enforced || vd.ID() != ControlRegistry || !strings.Contains(vd.Reason, reg.Host) {
 		t.Errorf("outage without cache: %+v", vd)
 	}
 	// Past the TTL the cached verdict is no longer fresh: fail closed.
 	mu.Lock()
 	now = now.Add(11 * time.Minute)
 	mu.Unlock()
-	vd = v.Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil)
+	vd = v.Verify(context.Background(), p, reg.Host+"/signed/app@"+d, nil)
 	if vd.Outcome != RegistryError || vd.Allowed {
 		t.Errorf("outage after TTL: %+v", vd)
 	}
-	reg.down.Store(false)
-	vd = v.Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil)
+	reg.Down.Store(false)
+	vd = v.Verify(context.Background(), p, reg.Host+"/signed/app@"+d, nil)
 	if !vd.Allowed || vd.Cached {
 		t.Errorf("after the outage: %+v", vd)
 	}
@@ -194,18 +196,18 @@ func TestVerifyCachedAndOutage(t *testing.T) {
 
 func TestVerifyOnRegistryErrorWarn(t *testing.T) {
 	t.Parallel()
-	reg := newTestRegistry(t)
-	_, pemKey := newKey(t)
-	d := reg.pushImage(t, "signed/app", "v1")
+	reg := imagestest.NewRegistry(t)
+	_, pemKey := imagestest.NewKey(t)
+	d := reg.PushImage(t, "signed/app", "v1")
 	doc := `policies:
 - name: soft
-  images: ["` + reg.host + `/signed/**"]
+  images: ["` + reg.Host + `/signed/**"]
   onRegistryError: warn
   authorities:
 ` + keyAuthority("k", pemKey)
 	p := mustParse(t, doc, nil)
-	reg.down.Store(true)
-	vd := newTestVerifier(t, Options{}).Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil)
+	reg.Down.Store(true)
+	vd := newTestVerifier(t, Options{}).Verify(context.Background(), p, reg.Host+"/signed/app@"+d, nil)
 	if vd.Outcome != RegistryError || vd.Allowed || vd.Enforced {
 		t.Fatalf("got %+v", vd)
 	}
@@ -215,49 +217,48 @@ func TestVerifyOnRegistryErrorWarn(t *testing.T) {
 // unsigned image after verification is caught at the next resolution.
 func TestVerifyTagMoved(t *testing.T) {
 	t.Parallel()
-	reg := newTestRegistry(t)
-	key, pemKey := newKey(t)
-	d := reg.pushImage(t, "signed/app", "v1")
-	reg.signClassic(t, "signed/app", d, d, key)
-	p := mustParse(t, policyDoc(reg.host, keyAuthority("k", pemKey), ""), nil)
+	reg := imagestest.NewRegistry(t)
+	key, pemKey := imagestest.NewKey(t)
+	d := reg.PushImage(t, "signed/app", "v1")
+	reg.SignClassic(t, "signed/app", d, d, key)
+	p := mustParse(t, policyDoc(reg.Host, keyAuthority("k", pemKey), ""), nil)
 	v := newTestVerifier(t, Options{})
-	vd := v.Verify(context.Background(), p, reg.host+"/signed/app:v1", nil)
-	if !vd.Allowed || vd.Pinned != reg.host+"/signed/app@"+d {
+	vd := v.Verify(context.Background(), p, reg.Host+"/signed/app:v1", nil)
+	if !vd.Allowed || vd.Pinned != reg.Host+"/signed/app@"+d {
 		t.Fatalf("first: %+v", vd)
 	}
-	moved := reg.pushImage(t, "signed/app", "v1")
-	vd = v.Verify(context.Background(), p, reg.host+"/signed/app:v1", nil)
+	moved := reg.PushImage(t, "signed/app", "v1")
+	vd = v.Verify(context.Background(), p, reg.Host+"/signed/app:v1", nil)
 	if vd.Allowed || vd.Digest != moved || !strings.Contains(vd.Reason, "no signatures found") {
 		t.Fatalf("after the tag moved: %+v", vd)
 	}
 	// The pinned reference still verifies.
-	if vd := v.Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil); !vd.Allowed {
+	if vd := v.Verify(context.Background(), p, reg.Host+"/signed/app@"+d, nil); !vd.Allowed {
 		t.Fatalf("pinned: %+v", vd)
 	}
 }
 
 func TestVerifyPrivateRegistry(t *testing.T) {
 	t.Parallel()
-	reg := newTestRegistry(t)
-	reg.user, reg.pass = "robot", "s3cret"
-	key, pemKey := newKey(t)
-	d := reg.pushImage(t, "signed/app", "v1")
-	reg.signClassic(t, "signed/app", d, d, key)
-	p := mustParse(t, policyDoc(reg.host, keyAuthority("k", pemKey), ""), nil)
+	reg := imagestest.NewRegistryWithAuth(t, "robot", "s3cret")
+	key, pemKey := imagestest.NewKey(t)
+	d := reg.PushImage(t, "signed/app", "v1")
+	reg.SignClassic(t, "signed/app", d, d, key)
+	p := mustParse(t, policyDoc(reg.Host, keyAuthority("k", pemKey), ""), nil)
 
-	vd := newTestVerifier(t, Options{}).Verify(context.Background(), p, reg.host+"/signed/app:v1", nil)
+	vd := newTestVerifier(t, Options{}).Verify(context.Background(), p, reg.Host+"/signed/app:v1", nil)
 	if vd.Outcome != RegistryError || strings.Contains(vd.Message(), "s3cret") {
 		t.Fatalf("anonymous: %+v", vd)
 	}
-	kc, err := DockerConfigKeychain([]byte(`{"auths":{"` + reg.host + `":{"auth":"cm9ib3Q6czNjcmV0"}}}`))
+	kc, err := DockerConfigKeychain([]byte(`{"auths":{"` + reg.Host + `":{"auth":"cm9ib3Q6czNjcmV0"}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	vd = newTestVerifier(t, Options{}).Verify(context.Background(), p, reg.host+"/signed/app:v1", kc)
+	vd = newTestVerifier(t, Options{}).Verify(context.Background(), p, reg.Host+"/signed/app:v1", kc)
 	if !vd.Allowed {
 		t.Fatalf("with pull secret: %s", vd.Message())
 	}
-	vd = newTestVerifier(t, Options{Keychain: authn.NewMultiKeychain(kc)}).Verify(context.Background(), p, reg.host+"/signed/app:v1", nil)
+	vd = newTestVerifier(t, Options{Keychain: authn.NewMultiKeychain(kc)}).Verify(context.Background(), p, reg.Host+"/signed/app:v1", nil)
 	if !vd.Allowed {
 		t.Fatalf("with the verifier's keychain: %s", vd.Message())
 	}
@@ -267,29 +268,29 @@ func TestVerifyPrivateRegistry(t *testing.T) {
 // share one signature fetch.
 func TestVerifyConcurrentSingleFlight(t *testing.T) {
 	t.Parallel()
-	reg := newTestRegistry(t)
-	key, pemKey := newKey(t)
-	d := reg.pushImage(t, "signed/app", "v1")
-	reg.signClassic(t, "signed/app", d, d, key)
-	p := mustParse(t, policyDoc(reg.host, keyAuthority("k", pemKey), ""), nil)
+	reg := imagestest.NewRegistry(t)
+	key, pemKey := imagestest.NewKey(t)
+	d := reg.PushImage(t, "signed/app", "v1")
+	reg.SignClassic(t, "signed/app", d, d, key)
+	p := mustParse(t, policyDoc(reg.Host, keyAuthority("k", pemKey), ""), nil)
 	v := newTestVerifier(t, Options{})
-	reg.reset()
+	reg.Reset()
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			if vd := v.Verify(context.Background(), p, reg.host+"/signed/app@"+d, nil); !vd.Allowed {
+			if vd := v.Verify(context.Background(), p, reg.Host+"/signed/app@"+d, nil); !vd.Allowed {
 				t.Errorf("%s", vd.Message())
 			}
 		})
 	}
 	wg.Wait()
 	sigs := 0
-	for _, l := range reg.requestLog() {
+	for _, l := range reg.RequestLog() {
 		if strings.Contains(l, ".sig") {
 			sigs++
 		}
 	}
 	if sigs > 2 { // one flight, possibly a second that started after the first stored its verdict... never more
-		t.Errorf("%d .sig manifest fetches for 16 concurrent requests: %v", sigs, reg.requestLog())
+		t.Errorf("%d .sig manifest fetches for 16 concurrent requests: %v", sigs, reg.RequestLog())
 	}
 }

@@ -1,0 +1,343 @@
+// Package imagestest provides an in-process OCI registry and cosign-format
+// signing for tests of image verification: classic ".sig" signatures,
+// Sigstore bundles as OCI 1.1 referrers (key and keyless, the latter from
+// sigstore-go's virtual Sigstore), with real keys and real crypto.
+package imagestest
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/sign"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Registry is an in-process OCI registry (ggcr) on 127.0.0.1 that
+// counts requests, can be taken down, and can require basic auth.
+type Registry struct {
+	srv *httptest.Server
+	// Host is the registry's host:port, the start of image references.
+	Host string
+	// Requests counts the requests served since the last Reset.
+	Requests atomic.Int64
+	// Down, when set, makes every request fail with 503.
+	Down atomic.Bool
+	// User and Pass, when User is set, are the required basic-auth
+	// credentials.
+	User, Pass string
+
+	mu  sync.Mutex
+	log []string
+}
+
+// NewRegistry starts an anonymous registry, closed when the test ends.
+func NewRegistry(t testing.TB) *Registry {
+	t.Helper()
+	return NewRegistryWithAuth(t, "", "")
+}
+
+// NewRegistryWithAuth is NewRegistry requiring HTTP basic auth with user and
+// pass (when user is not empty) on every request, like a private registry.
+func NewRegistryWithAuth(t testing.TB, user, pass string) *Registry {
+	t.Helper()
+	r := &Registry{User: user, Pass: pass}
+	h := registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0)))
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.Down.Load() {
+			http.Error(w, "registry is down", http.StatusServiceUnavailable)
+			return
+		}
+		if r.User != "" {
+			u, p, ok := req.BasicAuth()
+			if !ok || u != r.User || p != r.Pass {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+		}
+		r.Requests.Add(1)
+		r.mu.Lock()
+		r.log = append(r.log, req.Method+" "+req.URL.Path)
+		r.mu.Unlock()
+		h.ServeHTTP(w, req)
+	}))
+	t.Cleanup(r.srv.Close)
+	r.Host = strings.TrimPrefix(r.srv.URL, "http://")
+	return r
+}
+
+func (r *Registry) Reset() {
+	r.Requests.Store(0)
+	r.mu.Lock()
+	r.log = nil
+	r.mu.Unlock()
+}
+
+func (r *Registry) RequestLog() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.log...)
+}
+
+// WriteOpts are the options the test uses to push (with the registry's
+// credentials when it has some).
+func (r *Registry) WriteOpts() []remote.Option {
+	if r.User == "" {
+		return nil
+	}
+	return []remote.Option{remote.WithAuth(&authn.Basic{Username: r.User, Password: r.Pass})}
+}
+
+// PushImage pushes a random image under repo:tag and returns its digest.
+func (r *Registry) PushImage(t testing.TB, repo, tag string) string {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(r.Host + "/" + repo + ":" + tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, r.WriteOpts()...); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// NewKey returns a fresh ECDSA P-256 key and its PEM public key.
+func NewKey(t testing.TB) (*ecdsa.PrivateKey, string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, string(pemKey)
+}
+
+// SimpleSigningPayload is what `cosign sign` signs in the classic format.
+func SimpleSigningPayload(ref, digest string) []byte {
+	return []byte(`{"critical":{"identity":{"docker-reference":"` + ref + `"},"image":{"docker-manifest-digest":"` +
+		digest + `"},"type":"cosign container image signature"},"optional":null}`)
+}
+
+// SignClassic stores a classic cosign signature of claimDigest, made with
+// key, at the .sig tag of repo@digest, as `cosign sign` (v2) does.
+func (r *Registry) SignClassic(t testing.TB, repo, digest, claimDigest string, key crypto.Signer) {
+	t.Helper()
+	payload := SimpleSigningPayload(r.Host+"/"+repo, claimDigest)
+	sum := sha256.Sum256(payload)
+	sig, err := key.Sign(rand.Reader, sum[:], crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PutClassic(t, repo, digest, payload, base64.StdEncoding.EncodeToString(sig))
+}
+
+func (r *Registry) PutClassic(t testing.TB, repo, digest string, payload []byte, sig string) {
+	t.Helper()
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img, err := mutate.Append(img, mutate.Addendum{
+		Layer:       static.NewLayer(payload, "application/vnd.dev.cosign.simplesigning.v1+json"),
+		Annotations: map[string]string{"dev.cosignproject.cosign/signature": sig},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := name.NewDigest(r.Host + "/" + repo + "@" + digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(SigTag(d), img, r.WriteOpts()...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CopyClassic copies the .sig manifest of one image to another's .sig tag.
+func (r *Registry) CopyClassic(t testing.TB, repo, fromDigest, toDigest string) {
+	t.Helper()
+	from, _ := name.NewDigest(r.Host + "/" + repo + "@" + fromDigest)
+	to, _ := name.NewDigest(r.Host + "/" + repo + "@" + toDigest)
+	img, err := remote.Image(SigTag(from), r.WriteOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(SigTag(to), img, r.WriteOpts()...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Statement is the in-toto Statement cosign v3 signs for an image.
+func Statement(ref, digest string) []byte {
+	algo, hexd, _ := strings.Cut(digest, ":")
+	return []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"` + ref + `","digest":{"` + algo + `":"` +
+		hexd + `"}}],"predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{}}`)
+}
+
+// keypair is a sign.Keypair over a key the test holds.
+type keypair struct{ k *ecdsa.PrivateKey }
+
+func (kp keypair) GetHashAlgorithm() protocommon.HashAlgorithm {
+	return protocommon.HashAlgorithm_SHA2_256
+}
+func (kp keypair) GetSigningAlgorithm() protocommon.PublicKeyDetails {
+	return protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256
+}
+func (kp keypair) GetHint() []byte {
+	der, _ := x509.MarshalPKIXPublicKey(kp.k.Public())
+	s := sha256.Sum256(der)
+	return []byte(base64.StdEncoding.EncodeToString(s[:]))
+}
+func (kp keypair) GetKeyAlgorithm() string        { return "ECDSA" }
+func (kp keypair) GetPublicKey() crypto.PublicKey { return kp.k.Public() }
+func (kp keypair) GetPublicKeyPem() (string, error) {
+	b, err := cryptoutils.MarshalPublicKeyToPEM(kp.k.Public())
+	return string(b), err
+}
+func (kp keypair) SignData(_ context.Context, data []byte) ([]byte, []byte, error) {
+	sum := sha256.Sum256(data)
+	sig, err := kp.k.Sign(rand.Reader, sum[:], crypto.SHA256)
+	return sig, sum[:], err
+}
+
+// certProvider hands out a fixed certificate (from a virtual Fulcio).
+type certProvider struct{ der []byte }
+
+func (c certProvider) GetCertificate(context.Context, sign.Keypair, *sign.CertificateProviderOptions) ([]byte, error) {
+	return c.der, nil
+}
+
+// KeyBundle returns a Sigstore bundle (JSON) signing the cosign Statement
+// for claimDigest with key, as `cosign sign --new-bundle-format
+// --tlog-upload=false --key` does.
+func KeyBundle(t testing.TB, key *ecdsa.PrivateKey, ref, claimDigest string) []byte {
+	t.Helper()
+	pb, err := sign.Bundle(&sign.DSSEData{Data: Statement(ref, claimDigest), PayloadType: "application/vnd.in-toto+json"},
+		keypair{key}, sign.BundleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return marshalBundle(t, pb)
+}
+
+// KeylessBundle returns a Sigstore bundle signed with a certificate from
+// the virtual Sigstore for identity/issuer, timestamped by its TSA.
+func KeylessBundle(t testing.TB, vs *ca.VirtualSigstore, identity, issuer, ref, claimDigest string) []byte {
+	t.Helper()
+	cert, priv, err := vs.GenerateLeafCert(identity, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := sign.Bundle(&sign.DSSEData{Data: Statement(ref, claimDigest), PayloadType: "application/vnd.in-toto+json"},
+		keypair{priv.(*ecdsa.PrivateKey)}, sign.BundleOptions{CertificateProvider: certProvider{cert.Raw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := pb.GetDsseEnvelope().GetSignatures()[0].GetSig()
+	ts, err := vs.TimestampResponse(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.VerificationMaterial.TimestampVerificationData = &protobundle.TimestampVerificationData{
+		Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts}},
+	}
+	return marshalBundle(t, pb)
+}
+
+func marshalBundle(t testing.TB, pb *protobundle.Bundle) []byte {
+	t.Helper()
+	raw, err := protojson.Marshal(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// TrustedRootJSON serializes the virtual Sigstore's trust anchors as a
+// trusted_root.json.
+func TrustedRootJSON(t testing.TB, vs *ca.VirtualSigstore) []byte {
+	t.Helper()
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), vs.CTLogs(),
+		vs.TimestampingAuthorities(), vs.RekorLogs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := tr.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// AttachBundle stores a Sigstore bundle as an OCI 1.1 referrer of
+// repo@digest, as cosign v3 does.
+func (r *Registry) AttachBundle(t testing.TB, repo, digest string, bundleJSON []byte) {
+	t.Helper()
+	subjRef, err := name.NewDigest(r.Host + "/" + repo + "@" + digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Head(subjRef, r.WriteOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, "application/vnd.oci.empty.v1+json")
+	img, err = mutate.Append(img, mutate.Addendum{
+		Layer: static.NewLayer(bundleJSON, "application/vnd.dev.sigstore.bundle.v0.3+json"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.Subject(img, v1.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}).(v1.Image)
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(subjRef.Context().Digest(d.String()), img, r.WriteOpts()...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// SigTag is where cosign stores classic signatures for d.
+func SigTag(d name.Digest) name.Tag {
+	return d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + ".sig")
+}

@@ -1,0 +1,184 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/agentguard/agentguard/webhook/guardrails"
+	"github.com/agentguard/agentguard/webhook/images"
+	"github.com/agentguard/agentguard/webhook/images/imagestest"
+)
+
+// imageBundle is a bundle whose only guardrail of interest is the image
+// policy: images under <registry>/signed/ need the key's signature.
+func imageEngine(t *testing.T, host, pemKey string) *guardrails.Engine {
+	t.Helper()
+	var key strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(pemKey), "\n") {
+		key.WriteString("            " + l + "\n")
+	}
+	fsys := fstest.MapFS{
+		"admission/config.yaml": {Data: []byte("scope: agents\n")},
+		"admission/images.yaml": {Data: []byte(`apiVersion: agentguard.io/v1alpha1
+kind: ImagePolicy
+unmatched: deny
+policies:
+  - name: release
+    images: ["` + host + `/signed/**"]
+    authorities:
+      - name: release-key
+        key:
+          pem: |
+` + key.String())},
+	}
+	e, err := guardrails.LoadBundleFS(context.Background(), fsys, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Images() == nil {
+		t.Fatal("bundle loaded without its image policy")
+	}
+	return e
+}
+
+func agentPod(image string) *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "bot", Namespace: "team-a", Labels: map[string]string{guardrails.LabelAgent: "bot"}},
+		Spec:       corev1.PodSpec{ServiceAccountName: "bot", Containers: []corev1.Container{{Name: "app", Image: image}}},
+	}
+}
+
+func imageViolations(d *guardrails.Decision) []guardrails.Violation {
+	var out []guardrails.Violation
+	for _, v := range d.Violations {
+		if v.Check == "images" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func TestReviewerImages(t *testing.T) {
+	t.Parallel()
+	reg := imagestest.NewRegistry(t)
+	key, pemKey := imagestest.NewKey(t)
+	signed := reg.PushImage(t, "signed/bot", "v1")
+	reg.SignClassic(t, "signed/bot", signed, signed, key)
+	reg.PushImage(t, "signed/unsigned", "v1")
+	reg.PushImage(t, "signed/never-seen", "v1")
+	e := imageEngine(t, reg.Host, pemKey)
+	v, err := images.NewVerifier(images.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := &Reviewer{Namespaces: testNamespaces, Images: v}
+	ctx := context.Background()
+
+	t.Run("deployment by tag is pinned and admitted", func(t *testing.T) {
+		dep := &appsv1.Deployment{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+			ObjectMeta: metav1.ObjectMeta{Name: "bot", Namespace: "team-a"},
+			Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{guardrails.LabelAgent: "bot"}},
+				Spec:       agentPod(reg.Host + "/signed/bot:v1").Spec,
+			}},
+		}
+		obj, _ := json.Marshal(dep)
+		res, err := rv.Admit(ctx, e, &Request{Kind: schema.GroupKind{Group: "apps", Kind: "Deployment"}, Operation: "CREATE", Namespace: "team-a", Object: obj}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := PatchOp{Op: "replace", Path: "/spec/template/spec/containers/0/image", Value: reg.Host + "/signed/bot@" + signed}
+		found := false
+		for _, op := range res.Mutation.Patch {
+			if op.Path == want.Path {
+				found = op.Op == want.Op && op.Value == want.Value
+			}
+		}
+		if !found {
+			t.Errorf("no pin %+v in %+v", want, res.Mutation.Patch)
+		}
+		if vs := imageViolations(res.Decision); len(vs) > 0 {
+			t.Errorf("image violations after pinning: %+v", vs)
+		}
+	})
+
+	cases := []struct {
+		name   string
+		image  string
+		mutate bool
+		down   bool
+		wantID string
+		want   string
+	}{
+		{name: "unsigned", image: reg.Host + "/signed/unsigned:v1", mutate: true, wantID: "AG-GEN-004", want: "no signatures found"},
+		{name: "tag not pinned in validation", image: reg.Host + "/signed/bot:v1", wantID: "AG-GEN-004", want: "not pinned by digest"},
+		{name: "unmatched", image: "docker.io/library/busybox:1.36", mutate: true, wantID: "AG-GEN-004", want: "no image policy covers"},
+		{name: "registry down", image: reg.Host + "/signed/never-seen:v1", mutate: true, down: true, wantID: "AG-GEN-003", want: "registry " + reg.Host + " failed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.down {
+				reg.Down.Store(true)
+				defer reg.Down.Store(false)
+			}
+			obj, _ := json.Marshal(agentPod(tc.image))
+			res, err := rv.Admit(ctx, e, &Request{Kind: schema.GroupKind{Kind: "Pod"}, Operation: "CREATE", Namespace: "team-a", Object: obj}, tc.mutate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs := imageViolations(res.Decision)
+			if len(vs) != 1 || res.Decision.Allowed {
+				t.Fatalf("allowed %v, image violations %+v", res.Decision.Allowed, vs)
+			}
+			msg := vs[0].Message
+			prefix := "[" + tc.wantID + "] container \"app\": image \"" + tc.image + "\""
+			if vs[0].ID != tc.wantID || vs[0].Mode != guardrails.ModeEnforce || !strings.HasPrefix(msg, prefix) ||
+				!strings.Contains(msg, tc.want) || !strings.Contains(msg, "fix:") {
+				t.Errorf("violation %+v\nwant prefix %q and %q", vs[0], prefix, tc.want)
+			}
+		})
+	}
+
+	t.Run("non-agent pod is not checked", func(t *testing.T) {
+		pod := agentPod("docker.io/library/busybox:1.36")
+		pod.Namespace, pod.Labels = "default", nil
+		obj, _ := json.Marshal(pod)
+		res, err := rv.Admit(ctx, e, &Request{Kind: schema.GroupKind{Kind: "Pod"}, Operation: "CREATE", Namespace: "default", Object: obj}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vs := imageViolations(res.Decision); len(vs) > 0 {
+			t.Errorf("got %+v", vs)
+		}
+	})
+}
+
+// TestLoadBundleRefusesBadImagePolicy: a broken images.yaml refuses the
+// whole bundle (the last good one stays active).
+func TestLoadBundleRefusesBadImagePolicy(t *testing.T) {
+	t.Parallel()
+	for name, doc := range map[string]string{
+		"unknown field":            "policies: []\nfoo: 1\n",
+		"no authorities":           "policies:\n- name: a\n  images: [\"x/**\"]\n",
+		"bad key":                  "policies:\n- name: a\n  images: [\"x/**\"]\n  authorities: [{key: {pem: nope}}]\n",
+		"keyless, no trusted root": "policies:\n- name: a\n  images: [\"x/**\"]\n  authorities: [{keyless: {subject: a, issuer: b}}]\n",
+		"missing key file":         "policies:\n- name: a\n  images: [\"x/**\"]\n  authorities: [{key: {file: k.pub}}]\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := guardrails.LoadBundleFS(context.Background(), fstest.MapFS{"admission/images.yaml": {Data: []byte(doc)}}, "test")
+			if err == nil || !strings.Contains(err.Error(), images.PolicyFile) {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
