@@ -236,11 +236,11 @@ func checkWebhooks(t *testing.T, r *rendered) {
 func checkRBAC(t *testing.T, r *rendered) {
 	t.Helper()
 	allowed := map[string][]string{ // group/resource -> verbs any role may hold
-		"/namespaces":      {"get", "list", "watch"},
-		"/serviceaccounts": {"get", "list", "watch"},
-		"/secrets":         {"get", "update"},
-		"authentication.k8s.io/tokenreviews":                           {"create"},
-		"agentguard.io/agentgrants":                                    {"get", "list", "watch", "create", "update"},
+		"/namespaces":                        {"get", "list", "watch"},
+		"/serviceaccounts":                   {"get", "list", "watch"},
+		"/secrets":                           {"get", "update"},
+		"authentication.k8s.io/tokenreviews": {"create"},
+		"agentguard.io/agentgrants":          {"get", "list", "watch", "create", "update"},
 		"admissionregistration.k8s.io/validatingwebhookconfigurations": {"get", "update"},
 		"admissionregistration.k8s.io/mutatingwebhookconfigurations":   {"get", "update"},
 	}
