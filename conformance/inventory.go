@@ -356,13 +356,26 @@ func (s *session) agentguardDeployments(ctx context.Context, r *record) ([]deplo
 			s.profile.SystemNamespace, s.profile.Inventory.AgentguardSelector)
 		return nil, false
 	}
+	// A Deployment scaled by an HPA usually leaves spec.replicas unset;
+	// its floor is then the HPA's minReplicas.
+	floors := map[string]int32{}
+	if hpas, err := s.kube.AutoscalingV2().HorizontalPodAutoscalers(s.profile.SystemNamespace).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, h := range hpas.Items {
+			if h.Spec.ScaleTargetRef.Kind == "Deployment" && h.Spec.MinReplicas != nil {
+				floors[h.Spec.ScaleTargetRef.Name] = *h.Spec.MinReplicas
+			}
+		}
+	}
 	var out []deploymentView
 	for _, d := range list.Items {
-		replicas := int32(1)
+		replicas, fromHPA := int32(1), false
+		if floor, ok := floors[d.Name]; ok && d.Spec.Replicas == nil {
+			replicas, fromHPA = floor, true
+		}
 		if d.Spec.Replicas != nil {
 			replicas = *d.Spec.Replicas
 		}
-		out = append(out, deploymentView{ns: d.Namespace, name: d.Name, replicas: replicas, template: d.Spec.Template, selector: d.Spec.Selector})
+		out = append(out, deploymentView{ns: d.Namespace, name: d.Name, replicas: replicas, fromHPA: fromHPA, template: d.Spec.Template, selector: d.Spec.Selector})
 	}
 	return out, true
 }
@@ -370,6 +383,8 @@ func (s *session) agentguardDeployments(ctx context.Context, r *record) ([]deplo
 type deploymentView struct {
 	ns, name string
 	replicas int32
+	// fromHPA: replicas is the floor of the HPA that scales it.
+	fromHPA  bool
 	template corev1.PodTemplateSpec
 	selector *metav1.LabelSelector
 }
@@ -389,8 +404,12 @@ func checkDisruptionBudgets(ctx context.Context, s *session, r *record) {
 	}
 	for _, d := range deps {
 		id := "Deployment " + d.ns + "/" + d.name
+		how := "runs"
+		if d.fromHPA {
+			how = "is kept by its HPA at no fewer than"
+		}
 		if d.replicas >= 2 {
-			r.ok(fmt.Sprintf("%s runs %d replicas", id, d.replicas), "", "")
+			r.ok(fmt.Sprintf("%s %s %d replicas", id, how, d.replicas), "", "")
 		} else {
 			r.finding(fmt.Sprintf("%s runs %d replica(s), want at least 2", id, d.replicas), "", "")
 		}
