@@ -199,9 +199,12 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 		enforced = enforced || r.mode == ModeEnforce
 	}
 	if len(failed) > 0 {
-		vd.Digest = digest
-		return vd.fail(enforced, fmt.Sprintf("(%s) has no valid signature: %s", digest, strings.Join(failed, "; ")),
-			fmt.Sprintf("sign %s@%s with a key or identity that %s accepts (e.g. cosign sign --key <key> %s@%s), or use an image that is signed",
+		what := "has no valid signature"
+		if !vd.ByDigest {
+			what = "(" + digest + ") " + what
+		}
+		return vd.fail(enforced, fmt.Sprintf("%s: %s", what, strings.Join(failed, "; ")),
+			fmt.Sprintf("sign %s@%s with a key or identity that %s accepts (cosign sign [--key <key>] %s@%s), or use an image that is signed",
 				repo, digest, policyList(rules), repo, digest))
 	}
 	if !vd.ByDigest {

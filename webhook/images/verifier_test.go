@@ -294,3 +294,25 @@ func TestVerifyConcurrentSingleFlight(t *testing.T) {
 		t.Errorf("%d .sig manifest fetches for 16 concurrent requests: %v", sigs, reg.RequestLog())
 	}
 }
+
+// TestVerifyKeylessExpiredCertificate: a certificate that expired before
+// the signature's timestamp does not verify.
+func TestVerifyKeylessExpiredCertificate(t *testing.T) {
+	t.Parallel()
+	reg := imagestest.NewRegistry(t)
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const identity, issuer = "release@acme.example", "https://accounts.acme.example"
+	trusted, cert, priv := imagestest.ExpiredCert(t, vs, identity, issuer)
+	d := reg.PushImage(t, "signed/app", "v1")
+	reg.AttachBundle(t, "signed/app", d, imagestest.CertBundle(t, vs, cert, priv, reg.Host+"/signed/app", d))
+	doc := policyDoc(reg.Host, "  - keyless: {subject: "+identity+", issuer: \""+issuer+"\"}\n", "trustedRoot: root.json")
+	p := mustParse(t, doc, map[string][]byte{"root.json": trusted})
+	vd := newTestVerifier(t, Options{}).Verify(context.Background(), p, reg.Host+"/signed/app@"+d, nil)
+	if vd.Outcome != Failed || !vd.Enforced || !strings.Contains(vd.Reason, "authority-1") {
+		t.Fatalf("got %+v", vd)
+	}
+	t.Log(vd.Message())
+}

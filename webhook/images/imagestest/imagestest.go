@@ -21,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -266,8 +267,15 @@ func KeylessBundle(t testing.TB, vs *ca.VirtualSigstore, identity, issuer, ref, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return CertBundle(t, vs, cert, priv.(*ecdsa.PrivateKey), ref, claimDigest)
+}
+
+// CertBundle returns a Sigstore bundle signed with priv and carrying cert,
+// timestamped now by the virtual Sigstore's TSA.
+func CertBundle(t testing.TB, vs *ca.VirtualSigstore, cert *x509.Certificate, priv *ecdsa.PrivateKey, ref, claimDigest string) []byte {
+	t.Helper()
 	pb, err := sign.Bundle(&sign.DSSEData{Data: Statement(ref, claimDigest), PayloadType: "application/vnd.in-toto+json"},
-		keypair{priv.(*ecdsa.PrivateKey)}, sign.BundleOptions{CertificateProvider: certProvider{cert.Raw}})
+		keypair{priv}, sign.BundleOptions{CertificateProvider: certProvider{cert.Raw}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,6 +288,41 @@ func KeylessBundle(t testing.TB, vs *ca.VirtualSigstore, identity, issuer, ref, 
 		Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts}},
 	}
 	return marshalBundle(t, pb)
+}
+
+// ExpiredCert returns a trusted root (a fresh Fulcio CA plus the virtual
+// Sigstore's TSA) and a certificate from that CA for identity/issuer that
+// expired before now, with its key.
+func ExpiredCert(t testing.TB, vs *ca.VirtualSigstore, identity, issuer string) (trustedRoot []byte, cert *x509.Certificate, priv *ecdsa.PrivateKey) {
+	t.Helper()
+	rootCert, rootKey, err := ca.GenerateRootCa()
+	if err != nil {
+		t.Fatal(err)
+	}
+	interCert, interKey, err := ca.GenerateFulcioIntermediate(rootCert, rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Valid from 1h ago for 10 minutes.
+	cert, err = ca.GenerateLeafCert(identity, issuer, time.Now().Add(-time.Hour), priv, interCert, interKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fulcio := &root.FulcioCertificateAuthority{Root: rootCert, Intermediates: []*x509.Certificate{interCert},
+		ValidityPeriodStart: time.Now().Add(-5 * time.Hour), ValidityPeriodEnd: time.Now().Add(time.Hour), URI: "https://expired.fulcio.test"}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, []root.CertificateAuthority{fulcio}, nil, vs.TimestampingAuthorities(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := tr.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, cert, priv
 }
 
 func marshalBundle(t testing.TB, pb *protobundle.Bundle) []byte {
