@@ -10,6 +10,7 @@ OPA_VERSION           ?= v1.22.3
 K8S_VERSION           ?= v1.37.2
 ETCD_VERSION          ?= v3.6.16
 CONTROLLER_GEN_VERSION ?= v0.23.0
+HELM_VERSION          ?= v3.22.0
 
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
@@ -28,7 +29,7 @@ run: build ## Run the PDP and the admission webhook on localhost with the defaul
 	  --auth-token-file $(RUN_DIR)/tokens/tokens.yaml --log-format text
 
 .PHONY: test
-test: envtest-bins chromium ## Run every test (unit, fuzz seeds, envtest against a real kube-apiserver + etcd)
+test: envtest-bins chromium $(BIN)/helm ## Run every test (unit, fuzz seeds, envtest against a real kube-apiserver + etcd)
 	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) go test -count=1 $(PKGS)
 
 ##@ Build
@@ -47,16 +48,25 @@ chromium: ## Install Debian's chromium if missing (the conformance HTML report t
 envtest-bins: ## Build kube-apiserver and etcd from source into bin/k8s (cached under ~/.cache/agentguard)
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/build-k8s-bins.sh $(BIN)/k8s
 
+.PHONY: chart-test
+chart-test: envtest-bins $(BIN)/helm ## Test the Helm chart: lint, golden renders (UPDATE=1 rewrites them), dry run and install/uninstall on envtest, own guardrails
+	$(if $(UPDATE),go test -count=1 -run TestGolden ./test/e2e/chart/ -args -update)
+	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) go test -count=1 ./test/e2e/chart/ ./internal/certrotator/
+
 .PHONY: generate
-generate: ## Generate the api/ deepcopy code and the CRD manifests in config/crd (controller-gen)
+generate: ## Generate the api/ deepcopy code and the CRD manifests in config/crd and the chart (controller-gen)
 	hack/install-tool.sh $(BIN) controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen $(CONTROLLER_GEN_VERSION)
 	$(BIN)/controller-gen object paths=./api/... crd paths=./api/... output:crd:dir=config/crd
+	cp config/crd/*.yaml charts/agentguard/crds/
 
 .PHONY: tools
-tools: $(BIN)/golangci-lint $(BIN)/opa ## Install pinned tools into bin/
+tools: $(BIN)/golangci-lint $(BIN)/opa $(BIN)/helm ## Install pinned tools into bin/
 
 $(BIN)/golangci-lint:
 	hack/install-tool.sh $(BIN) golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint $(GOLANGCI_LINT_VERSION)
+
+$(BIN)/helm:
+	hack/install-tool.sh $(BIN) helm helm.sh/helm/v3/cmd/helm $(HELM_VERSION)
 
 $(BIN)/opa:
 	hack/install-tool.sh $(BIN) opa github.com/open-policy-agent/opa $(OPA_VERSION)
