@@ -47,19 +47,6 @@ type classicSig struct {
 	keyless   bool   // carries a certificate
 }
 
-// fetchArtifacts reads both signature formats for d. It returns an error
-// only when the registry failed; absent signatures are not an error.
-func fetchArtifacts(ctx context.Context, p *remote.Puller, d name.Digest) (*artifacts, error) {
-	a := &artifacts{}
-	if err := fetchBundles(ctx, p, d, a); err != nil {
-		return nil, err
-	}
-	if err := fetchClassic(ctx, p, d, a); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
 // classicTag is where cosign stores classic signatures for d.
 func classicTag(d name.Digest) name.Tag {
 	return d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + ".sig")

@@ -85,7 +85,10 @@ type Verifier struct {
 	verdicts *lru[ruleVerdict]
 	tags     *lru[string]
 	keys     *lru[crypto.PublicKey]
-	flight   singleflight.Group
+	// formats remembers, per repository, the signature format that last
+	// verified, to fetch it first.
+	formats *lru[string]
+	flight  singleflight.Group
 }
 
 // ruleVerdict is the cached outcome of one rule for one digest.
@@ -106,6 +109,7 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		verdicts: newLRU[ruleVerdict](opts.CacheSize),
 		tags:     newLRU[string](opts.CacheSize),
 		keys:     newLRU[crypto.PublicKey](256),
+		formats:  newLRU[string](opts.CacheSize),
 	}, nil
 }
 
@@ -168,13 +172,11 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 		// many admission requests ask concurrently and however many
 		// authorities the rules name.
 		res, err, _ := v.flight.Do(repo+"@"+digest+"|"+p.revision, func() (any, error) {
-			arts, err := fetchArtifacts(ctx, c.puller(), *d)
+			out, err := v.fetchAndEvaluate(ctx, c.puller(), repo, *d, rules)
 			if err != nil {
 				return nil, err
 			}
-			out := make([]ruleVerdict, len(rules))
-			for i, r := range rules {
-				out[i] = v.evaluate(ctx, r, arts, digest)
+			for i := range rules {
 				ttl := v.opts.TTL
 				if !out[i].ok {
 					ttl = v.opts.NegativeTTL
@@ -212,6 +214,48 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 	}
 	return vd
 }
+
+// fetchAndEvaluate fetches the signatures of d, each artifact once, and
+// evaluates every rule on them locally. It fetches the format that last
+// verified in this repository first and stops there when every rule is
+// satisfied, so a steady state costs what cosign's own verify costs.
+func (v *Verifier) fetchAndEvaluate(ctx context.Context, p *remote.Puller, repo string, d name.Digest, rules []*rule) ([]ruleVerdict, error) {
+	fetchers := []struct {
+		format string
+		fetch  func(context.Context, *remote.Puller, name.Digest, *artifacts) error
+	}{{formatBundle, fetchBundles}, {formatClassic, fetchClassic}}
+	if hint, _, ok := v.formats.get(repo, time.Time{}); ok && hint == formatClassic {
+		fetchers[0], fetchers[1] = fetchers[1], fetchers[0]
+	}
+	digest := d.DigestStr()
+	arts := &artifacts{}
+	out := make([]ruleVerdict, len(rules))
+	for i, f := range fetchers {
+		if err := f.fetch(ctx, p, d, arts); err != nil {
+			return nil, err
+		}
+		if i == 0 && len(arts.classic)+len(arts.bundles) == 0 {
+			continue
+		}
+		all := true
+		for j, r := range rules {
+			out[j] = v.evaluate(ctx, r, arts, digest)
+			all = all && out[j].ok
+		}
+		if all {
+			v.formats.put(repo, f.format, time.Time{})
+			return out, nil
+		}
+	}
+	// The second pass evaluated everything against both formats.
+	return out, nil
+}
+
+// Signature formats, for the per-repository hint.
+const (
+	formatBundle  = "bundle"
+	formatClassic = "classic"
+)
 
 // cacheKey identifies a rule's verdict on a digest: the rule's revision and,
 // for keys read from Secrets, their current fingerprints.
