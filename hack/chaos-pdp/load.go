@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +38,7 @@ type result struct {
 	tool, mode string
 	start, end time.Time
 	source     string // client.SourcePDP or client.SourceFallback; "" on error
+	cause      string // why the client fell back: unreachable, circuit_open
 	allowed    bool
 	err        error
 	oracle     bool
@@ -100,7 +102,18 @@ func (p *pep) load(ctx context.Context, rate float64, maxCalls int, o *oracle, r
 		rc.add(result{
 			pep: p.id, tool: req.Resource.ID, mode: o.mode(&req),
 			start: start, end: end, source: d.Source, allowed: err == nil && d.Allowed, err: err,
+			cause:  fallbackCause(d),
 			oracle: o.allows(&req, start, end),
 		})
 	}
+}
+
+// fallbackCause is the first word of a fallback's reason ("unreachable",
+// "circuit_open"), or "".
+func fallbackCause(d client.Decision) string {
+	if d.Source != client.SourceFallback {
+		return ""
+	}
+	cause, _, _ := strings.Cut(d.Reason, ":")
+	return cause
 }

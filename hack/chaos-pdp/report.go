@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -35,9 +36,10 @@ type row struct {
 
 // report is a run's outcome.
 type report struct {
-	cfg    config
-	rows   []row
-	phases []*phase
+	cfg     config
+	rows    []row
+	phases  []*phase
+	results []result
 	// outside sums the calls made outside every fault window (warm-ups
 	// and recoveries); they are judged the same way.
 	outside row
@@ -58,7 +60,7 @@ type report struct {
 func (r *report) OK() bool { return len(r.failures) == 0 }
 
 func buildReport(cfg config, phases []*phase, results []result, stalls *stallMonitor) *report {
-	rep := &report{cfg: cfg, phases: phases, outside: row{fault: "(outside faults)", mode: "all"}, maxStall: stalls.longest()}
+	rep := &report{cfg: cfg, phases: phases, results: results, outside: row{fault: "(outside faults)", mode: "all"}, maxStall: stalls.longest()}
 	limit := cfg.Timeout + cfg.Grace
 	inFault := make([]bool, len(results))
 	for _, ph := range phases {
@@ -184,6 +186,25 @@ func describe(res result, phases []*phase) string {
 		res.pep, res.tool, res.mode, res.source, res.allowed, res.oracle, res.latency().Round(time.Millisecond), where, errs)
 }
 
+// causes counts the fallbacks of calls that started during ph's fault, by
+// cause.
+func causes(results []result, ph *phase) string {
+	n := map[string]int{}
+	for _, res := range results {
+		if res.cause != "" && !res.start.Before(ph.start) && res.start.Before(ph.end) {
+			n[res.cause]++
+		}
+	}
+	if len(n) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, c := range slices.Sorted(maps.Keys(n)) {
+		parts = append(parts, fmt.Sprintf("%s %d", c, n[c]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func ms(d time.Duration) string {
 	if d < 0 {
 		return "-"
@@ -214,7 +235,8 @@ p99, max: call latency; recover: longest wait, over the clients, from the fault'
 
 `)
 	for _, ph := range r.phases {
-		fmt.Fprintf(out, "%s: fallback records made %d, counted by the PDPs %d, still queued %d\n", ph.name, ph.generated, ph.received, ph.pending)
+		fmt.Fprintf(out, "%s: fallback records made %d, counted by the PDPs %d, still queued %d; fallbacks during the fault by cause: %s\n",
+			ph.name, ph.generated, ph.received, ph.pending, causes(r.results, ph))
 		for _, n := range ph.notes {
 			fmt.Fprintf(out, "  - %s\n", n)
 		}
