@@ -222,7 +222,7 @@ func (s *Server) decision(eng *pdp.Engine, d pdp.Decision) Decision {
 	dc := &DecisionContext{
 		DecisionID:   d.ID,
 		EvaluationID: d.ID,
-		EvaluatedAt:  eng.Now().UTC().Format(time.RFC3339),
+		EvaluatedAt:  eng.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"), // RFC 3339, milliseconds: PEPs align their clocks with it
 		Revision:     d.Revision,
 		Reason:       reasonCode(d),
 		ReasonAdmin:  &Localized{En: reason(d)},

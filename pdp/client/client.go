@@ -111,8 +111,9 @@ type Client struct {
 	prop    propagation.TextMapPropagator
 	// skew is the PDP's clock minus ours, learnt from evaluated_at, so
 	// that fallback decisions (cache age, grant expiry) follow the PDP's
-	// clock even when this host's is wrong.
-	skew atomic.Int64
+	// clock even when this host's is wrong; slack bounds the estimate's
+	// error (half the round trip plus the timestamp's precision).
+	skew, slack atomic.Int64
 }
 
 // New checks opts and returns a Client. Close it to stop the background
@@ -191,7 +192,9 @@ func (c *Client) Evaluate(ctx context.Context, req *pdp.Request) (Decision, erro
 	if err != nil {
 		return Decision{}, err
 	}
+	sent := c.opts.Now()
 	resp, err := c.post(ctx, "/access/v1/evaluation", body, true)
+	received := c.opts.Now()
 	if err != nil {
 		if errors.Is(err, errUnreachable) {
 			return c.fallback(ctx, req, err), nil
@@ -206,9 +209,14 @@ func (c *Client) Evaluate(ctx context.Context, req *pdp.Request) (Decision, erro
 		return c.fallback(ctx, req, fmt.Errorf("%w: undecodable answer: %w", errUnreachable, err)), nil
 	}
 	d := Decision{Allowed: out.Decision, Source: SourcePDP, Context: out.Context, Reason: reasonOf(out.Context)}
-	c.learnSkew(out.Context)
+	c.learnSkew(out.Context, sent, received)
 	if d.Allowed {
-		c.cache.put(req, c.now(), approvedUntil(out.Context))
+		// The allow's age counts from the PDP's own reading of its clock.
+		at := evaluatedAt(out.Context)
+		if at.IsZero() {
+			at = c.now()
+		}
+		c.cache.put(req, at, approvedUntil(out.Context))
 	}
 	c.queue.flushAsync(c)
 	return d, nil
@@ -302,20 +310,29 @@ func (c *Client) now() time.Time {
 	return c.opts.Now().Add(time.Duration(c.skew.Load()))
 }
 
-// learnSkew updates the clock offset from a decision's evaluated_at (whole
-// seconds, so offsets under a second are ignored).
-func (c *Client) learnSkew(ctx json.RawMessage) {
-	var v struct {
-		EvaluatedAt time.Time `json:"evaluated_at"`
-	}
-	if json.Unmarshal(ctx, &v) != nil || v.EvaluatedAt.IsZero() {
+// fallbackNow is the latest the PDP's clock may read now: fallback
+// decisions use it, so that an expiry (a grant's approved_until, a cached
+// allow's maxStale) is never honoured late because the skew estimate was
+// off.
+func (c *Client) fallbackNow() time.Time {
+	return c.now().Add(time.Duration(c.slack.Load()))
+}
+
+// learnSkew updates the clock offset from a decision's evaluated_at,
+// taking the PDP's reading to be from the middle of the round trip.
+func (c *Client) learnSkew(ctx json.RawMessage, sent, received time.Time) {
+	at := evaluatedAt(ctx)
+	if at.IsZero() {
 		return
 	}
-	off := v.EvaluatedAt.Sub(c.opts.Now())
-	if off > -time.Second && off < time.Second {
-		off = 0
+	rtt := received.Sub(sent)
+	mid := sent.Add(rtt / 2)
+	precision := time.Millisecond
+	if at.Nanosecond() == 0 {
+		precision = time.Second // a PDP that sends whole seconds
 	}
-	c.skew.Store(int64(off))
+	c.skew.Store(int64(at.Sub(mid)))
+	c.slack.Store(int64(rtt/2 + precision))
 }
 
 // ClockSkew is the PDP's clock minus this client's, as last observed.
@@ -330,6 +347,14 @@ func reasonOf(ctx json.RawMessage) string {
 	}
 	_ = json.Unmarshal(ctx, &v)
 	return v.Reason
+}
+
+func evaluatedAt(ctx json.RawMessage) time.Time {
+	var v struct {
+		EvaluatedAt time.Time `json:"evaluated_at"`
+	}
+	_ = json.Unmarshal(ctx, &v)
+	return v.EvaluatedAt
 }
 
 // approvedUntil returns context.approval.approved_until, if the allow came

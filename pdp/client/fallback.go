@@ -46,7 +46,7 @@ func (c *Client) fallback(ctx context.Context, req *pdp.Request, cause error) De
 	if eng != nil {
 		rule = eng.Fallback().Rule(req)
 	}
-	now := c.now()
+	now := c.fallbackNow()
 	rec := Record{Time: now.UTC(), Subject: req.Subject, Action: req.Action.Name, Resource: req.Resource, Mode: rule.Mode, Reason: why}
 	switch rule.Mode {
 	case pdp.FallbackAllow:
