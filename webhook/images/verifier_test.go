@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/agentguard/agentguard/webhook/images/imagestest"
 )
@@ -315,4 +316,29 @@ func TestVerifyKeylessExpiredCertificate(t *testing.T) {
 		t.Fatalf("got %+v", vd)
 	}
 	t.Log(vd.Message())
+}
+
+// TestVerifySecretRefKey: a key from a Kubernetes Secret verifies; without
+// Secret access, or with the Secret missing, the authority fails closed.
+func TestVerifySecretRefKey(t *testing.T) {
+	t.Parallel()
+	reg := imagestest.NewRegistry(t)
+	key, pemKey := imagestest.NewKey(t)
+	d := reg.PushImage(t, "signed/app", "v1")
+	reg.SignClassic(t, "signed/app", d, d, key)
+	doc := policyDoc(reg.Host, "  - key: {secretRef: {namespace: agentguard-system, name: release-key}}\n", "")
+	p := mustParse(t, doc, nil)
+	img := reg.Host + "/signed/app@" + d
+	secrets := &fakeSecrets{secrets: map[string]*corev1.Secret{
+		"agentguard-system/release-key": {Data: map[string][]byte{"cosign.pub": []byte(pemKey)}},
+	}}
+	if vd := newTestVerifier(t, Options{Secrets: secrets}).Verify(context.Background(), p, img, nil); !vd.Allowed {
+		t.Errorf("with the Secret: %s", vd.Message())
+	}
+	if vd := newTestVerifier(t, Options{}).Verify(context.Background(), p, img, nil); vd.Allowed || !strings.Contains(vd.Reason, "no Kubernetes access") {
+		t.Errorf("without Secret access: %+v", vd)
+	}
+	if vd := newTestVerifier(t, Options{Secrets: &fakeSecrets{}}).Verify(context.Background(), p, img, nil); vd.Allowed || !strings.Contains(vd.Reason, "not found") {
+		t.Errorf("Secret missing: %+v", vd)
+	}
 }
