@@ -3,10 +3,15 @@ package images
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"path"
 	"regexp"
@@ -97,7 +102,7 @@ func Parse(data []byte, readFile func(name string) ([]byte, error)) (*Policy, er
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, errors.Join(strict...))
 	}
 	h := sha256.New()
-	h.Write(data)
+	_, _ = h.Write(data)
 	p, err := compile(&f, readFile, h)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
@@ -111,9 +116,7 @@ func Parse(data []byte, readFile func(name string) ([]byte, error)) (*Policy, er
 	return p, nil
 }
 
-type hashWriter interface{ Write([]byte) (int, error) }
-
-func compile(f *File, readFile func(string) ([]byte, error), h hashWriter) (*Policy, error) {
+func compile(f *File, readFile func(string) ([]byte, error), h hash.Hash) (*Policy, error) {
 	switch {
 	case f.APIVersion != "" && f.APIVersion != PolicyAPIVersion:
 		return nil, fmt.Errorf("apiVersion %q: want %s", f.APIVersion, PolicyAPIVersion)
@@ -134,7 +137,7 @@ func compile(f *File, readFile func(string) ([]byte, error), h hashWriter) (*Pol
 		if err != nil {
 			return nil, fmt.Errorf("trustedRoot: %w", err)
 		}
-		h.Write(raw)
+		_, _ = h.Write(raw) // a hash.Hash never fails to write
 		tr, err := root.NewTrustedRootFromJSON(raw)
 		if err != nil {
 			return nil, fmt.Errorf("trustedRoot %q: %w", f.TrustedRoot, err)
@@ -286,8 +289,18 @@ func ParsePublicKey(pemBytes []byte) (crypto.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cryptoutils.ValidatePubKey(k); err != nil {
-		return nil, err
+	switch k := k.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() && k.Curve != elliptic.P521() {
+			return nil, errors.New("ECDSA key: want curve P-256, P-384 or P-521")
+		}
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("RSA key of %d bits: want at least 2048", k.N.BitLen())
+		}
+	case ed25519.PublicKey:
+	default:
+		return nil, fmt.Errorf("key type %T: want ECDSA, Ed25519 or RSA", k)
 	}
 	return k, nil
 }

@@ -96,6 +96,7 @@ func NewRegistryWithAuth(t testing.TB, user, pass string) *Registry {
 	return r
 }
 
+// Reset zeroes the request counter and log.
 func (r *Registry) Reset() {
 	r.Requests.Store(0)
 	r.mu.Lock()
@@ -103,6 +104,7 @@ func (r *Registry) Reset() {
 	r.mu.Unlock()
 }
 
+// RequestLog returns "METHOD path" of the requests since the last Reset.
 func (r *Registry) RequestLog() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -172,6 +174,8 @@ func (r *Registry) SignClassic(t testing.TB, repo, digest, claimDigest string, k
 	r.PutClassic(t, repo, digest, payload, base64.StdEncoding.EncodeToString(sig))
 }
 
+// PutClassic stores a classic signature (payload and base64 signature) at
+// the .sig tag of repo@digest.
 func (r *Registry) PutClassic(t testing.TB, repo, digest string, payload []byte, sig string) {
 	t.Helper()
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
