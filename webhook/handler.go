@@ -82,6 +82,7 @@ func (h *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	outcome = outc
 	resp.UID = req.UID
 	span.SetAttributes(attribute.Bool("admission.allowed", resp.Allowed))
+	h.s.auditReview(ctx, h.name, req, resp)
 	out := admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }

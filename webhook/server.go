@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/agentguard/agentguard/audit"
 	"io"
 	"log/slog"
 	"net"
@@ -52,6 +53,8 @@ type Options struct {
 	// access (so no imagePullSecrets and no secretRef keys); give one
 	// with images.Options.Secrets for those.
 	Images *images.Verifier
+	// Audit, when set, gets one decision-log record per admission review.
+	Audit *audit.Log
 }
 
 func (o *Options) setDefaults() {

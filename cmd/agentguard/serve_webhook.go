@@ -25,7 +25,7 @@ func runWebhook(ctx context.Context, o *serveOptions, p *process, tel *telemetry
 	if err := startCertRotation(ctx, o, log); err != nil {
 		return err
 	}
-	opts := webhook.Options{Addr: o.webhookAddr, CertDir: o.certDir, Telemetry: tel, Logger: log}
+	opts := webhook.Options{Addr: o.webhookAddr, CertDir: o.certDir, Telemetry: tel, Logger: log, Audit: p.audit}
 	if o.selfSigned {
 		hosts := []string{"localhost", "127.0.0.1"}
 		if h, _, err := net.SplitHostPort(o.webhookAddr); err == nil && h != "" && h != "localhost" && h != "127.0.0.1" && h != "0.0.0.0" {
