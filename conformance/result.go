@@ -57,7 +57,9 @@ type Result struct {
 	Enforcement string `json:"enforcement"`
 	Source      string `json:"source,omitempty"`
 	Check       string `json:"check,omitempty"`
-	Status      Status `json:"status"`
+	// Procedure is the catalog's check procedure, for the reviewer.
+	Procedure string `json:"procedure,omitempty"`
+	Status    Status `json:"status"`
 	// Summary says in one sentence why the control ended as it did.
 	Summary string `json:"summary"`
 	// Evidence lists the steps in the order they ran.

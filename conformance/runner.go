@@ -210,7 +210,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 func (s *session) runOne(ctx context.Context, ctl *catalog.Control, impl map[string]checkFunc) (res Result) {
 	start := s.now()
 	res = Result{ID: ctl.ID, Title: ctl.Title, Section: ctl.Section, Level: ctl.Level, Advisory: ctl.Advisory,
-		Enforcement: ctl.Enforcement, Source: ctl.Source, Check: ctl.Check, StartedAt: start.UTC()}
+		Enforcement: ctl.Enforcement, Source: ctl.Source, Check: ctl.Check, Procedure: ctl.Procedure, StartedAt: start.UTC()}
 	defer func() { res.DurationMS = s.now().Sub(start).Milliseconds() }()
 	if ctl.Check == "" {
 		res.Status, res.Summary = StatusManual, ctl.Manual

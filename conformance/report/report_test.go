@@ -26,6 +26,7 @@ func sample() *conformance.Report {
 		{ID: "AG-GEN-001", Title: "Agent pods run with a restricted security context", Section: "General › Containers › Security", Level: "core",
 			Enforcement: "Admission webhook", Source: "General › Containers › Security, bullet 1", Check: "admission/restricted-security-context",
 			Status: conformance.StatusPass, Summary: "all 2 steps checked met the control", StartedAt: t0, DurationMS: 40,
+			Procedure: "Server-side dry-run creates, one pod per violation.\nPass: every request is denied with [AG-GEN-001].",
 			Evidence: []conformance.Evidence{
 				{Step: "privileged container: refused with [AG-GEN-001]", Outcome: conformance.EvidenceOK, Request: "POST /api/v1/namespaces/agconf-1-a/pods?dryRun=All\n{\"kind\":\"Pod\"}", Response: `admission webhook "validate.agentguard.io" denied the request: [AG-GEN-001] container "agent" is privileged`},
 				{Step: "compliant pod: admitted", Outcome: conformance.EvidenceOK, Response: "admitted (dry run)"},
