@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -59,11 +60,31 @@ func LoadBundleFS(ctx context.Context, fsys fs.FS, name string) (*Engine, error)
 		sum := sha256.Sum256([]byte(b.revision + "\x00" + imgs.Revision()))
 		rev = hex.EncodeToString(sum[:])[:16]
 	}
+	if mrev := manifestRevision(fsys); mrev != "" {
+		// A bundle names its revision: admission responses and decision
+		// records use the same name the PDP does.
+		rev = mrev
+	}
 	e, err := New(ctx, Options{Config: cfg, Rules: b.rules, Revision: rev, Images: imgs})
 	if err != nil {
 		return nil, fmt.Errorf("load bundle %q: %w", name, err)
 	}
 	return e, nil
+}
+
+// manifestRevision is the bundle's .manifest revision, or "".
+func manifestRevision(fsys fs.FS) string {
+	data, err := fs.ReadFile(fsys, ".manifest")
+	if err != nil {
+		return ""
+	}
+	var m struct {
+		Revision string `json:"revision"`
+	}
+	if json.Unmarshal(data, &m) != nil {
+		return ""
+	}
+	return m.Revision
 }
 
 type bundleFiles struct {
