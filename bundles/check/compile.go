@@ -112,7 +112,8 @@ func unknownFile(name string) string {
 	switch {
 	case name == bundles.ManifestFile || name == bundles.SignaturesFile:
 		return ""
-	case dir == "admission" && (base == "config.yaml" || base == "images.yaml" || strings.HasSuffix(base, ".rego")):
+	case dir == "admission" && (base == "config.yaml" || base == "images.yaml" || strings.HasSuffix(base, ".rego") ||
+		base == "trusted_root.json" || strings.HasSuffix(base, ".pub")):
 		return ""
 	case dir == "pdp" && (strings.HasSuffix(base, ".cedar") || strings.HasSuffix(base, ".cedarschema") ||
 		base == "entities.json" || base == "mapping.yaml" || base == "fallback.yaml" || base == "grants.yaml"):
