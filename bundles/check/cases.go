@@ -33,6 +33,11 @@ type AuthzCase struct {
 	// EvalErrors says the case expects some policy to fail evaluation
 	// (e.g. an unknown entity), which Cedar treats as not applicable.
 	EvalErrors bool `json:"evalErrors,omitempty"`
+	// Fallback, when set, is the mode pdp/fallback.yaml must declare for
+	// this request when the PDP is unreachable: deny, cached, local or
+	// allow. For a local fallback the bundle's own decision is what the
+	// PEP will decide, so Decision covers it too.
+	Fallback string `json:"fallback,omitempty"`
 }
 
 // AdmissionSuite is one tests/admission/*.yaml file: Kubernetes objects

@@ -215,3 +215,26 @@ func FuzzParseSuites(f *testing.F) {
 		}
 	})
 }
+
+func TestRunChecksFallbackExpectations(t *testing.T) {
+	t.Parallel()
+	b := variant(t, map[string]string{
+		"tests/authz.json": `{"cases":[
+		  {"name":"declared local","request":{"subject":{"type":"agent","id":"acme-agents/triage"},"action":{"name":"call_tool"},"resource":{"type":"tool","id":"github/create_issue"}},"decision":true,"policies":["allow-allowlisted-tool-in-own-tenant"],"fallback":"local"},
+		  {"name":"not declared allow","request":{"subject":{"type":"agent","id":"acme-agents/triage"},"action":{"name":"call_tool"},"resource":{"type":"tool","id":"payments/refund"}},"decision":false,"fallback":"allow"}]}`,
+	})
+	c, err := check.Compile(context.Background(), b, check.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := check.Run(context.Background(), c)
+	got := map[string]bool{}
+	for _, cr := range r.Cases {
+		if cr.Kind == check.KindAuthz {
+			got[cr.Name] = cr.Passed
+		}
+	}
+	if diff := cmp.Diff(map[string]bool{"declared local": true, "not declared allow": false}, got); diff != "" {
+		t.Errorf("pass/fail (-want +got):\n%s", diff)
+	}
+}

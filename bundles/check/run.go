@@ -124,6 +124,11 @@ func runAuthz(eng *pdp.Engine, file string, tc AuthzCase) CaseResult {
 	if diff := cmp.Diff(want, got); diff != "" {
 		fails = append(fails, fmt.Sprintf("determining policies %v, want %v", got, want))
 	}
+	if tc.Fallback != "" {
+		if mode := eng.Fallback().Rule(&tc.Request).Mode; mode != tc.Fallback {
+			fails = append(fails, fmt.Sprintf("fallback %s, want %s", mode, tc.Fallback))
+		}
+	}
 	if (len(d.Errors) > 0) != tc.EvalErrors {
 		if tc.EvalErrors {
 			fails = append(fails, "expected policy evaluation errors, got none")
