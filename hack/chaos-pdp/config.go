@@ -33,6 +33,10 @@ type config struct {
 	// BreakerOpenFor is how long a client's circuit stays open.
 	BreakerOpenFor time.Duration
 
+	// Faults selects faults by name; empty runs them all.
+	Faults []string
+	// CSV, when set, receives every call (one line each) for analysis.
+	CSV string
 	// Keep leaves the temp dir (replica logs) in place.
 	Keep bool
 	// Log receives progress lines; nil discards them.

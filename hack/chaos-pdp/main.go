@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -50,9 +51,14 @@ func main() {
 	rate := flag.Float64("rate", 0, "calls per second per client (default 20)")
 	verbose := flag.Bool("v", false, "log progress to stderr")
 	keep := flag.Bool("keep", false, "keep the temp dir (replica logs) for inspection")
+	only := flag.String("faults", "", "comma-separated faults to run (default: all)")
+	csvPath := flag.String("csv", "", "write every call to this CSV file")
 	flag.Parse()
 	cfg := defaultConfig(*short)
-	cfg.Agentguard, cfg.Root, cfg.Keep = *agentguard, *root, *keep
+	cfg.Agentguard, cfg.Root, cfg.Keep, cfg.CSV = *agentguard, *root, *keep, *csvPath
+	if *only != "" {
+		cfg.Faults = strings.Split(*only, ",")
+	}
 	if *fault > 0 {
 		cfg.setFault(*fault)
 	}

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/csv"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -258,4 +261,32 @@ p99, max: call latency; recover: longest wait, over the clients, from the fault'
 		return
 	}
 	fmt.Fprintf(out, "VERDICT: FAIL — %s\n", strings.Join(r.failures, "; "))
+}
+
+// writeCSV writes every call: when it started (Unix ms) and how long it
+// took, the client, the tool and mode, who decided, the decision, the
+// oracle's, and the fallback cause or error.
+func writeCSV(path string, results []result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	_ = w.Write([]string{"start_unix_ms", "latency_ms", "client", "tool", "mode", "source", "allowed", "oracle", "cause", "error"})
+	for _, r := range results {
+		errs := ""
+		if r.err != nil {
+			errs = r.err.Error()
+		}
+		_ = w.Write([]string{
+			strconv.FormatInt(r.start.UnixMilli(), 10), strconv.FormatInt(r.latency().Milliseconds(), 10),
+			strconv.Itoa(r.pep), r.tool, r.mode, r.source, strconv.FormatBool(r.allowed), strconv.FormatBool(r.oracle), r.cause, errs,
+		})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }

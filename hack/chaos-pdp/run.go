@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -154,12 +155,17 @@ func run(parent context.Context, cfg config, out io.Writer) (rep *report, err er
 		return nil, err
 	}
 
+	selected, err := selectFaults(cfg.Faults)
+	if err != nil {
+		return nil, err
+	}
 	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
 	maxCalls := int(cfg.Rate * (6*(cfg.Warm+cfg.Fault+cfg.Recover) + 2*time.Minute).Seconds())
 	for _, p := range h.peps {
 		g.Go(func() { p.load(loadCtx, cfg.Rate, maxCalls, h.oracle, h.rec) })
 	}
-	for _, f := range faults() {
+	for _, f := range selected {
 		if err := h.runPhase(ctx, f); err != nil {
 			stopLoad()
 			return nil, fmt.Errorf("%s: %w", f.name, err)
@@ -177,8 +183,35 @@ func run(parent context.Context, cfg config, out io.Writer) (rep *report, err er
 		return nil, err
 	}
 	rep = buildReport(cfg, h.phases, h.rec.all(), stalls)
+	if cfg.CSV != "" {
+		if err := writeCSV(cfg.CSV, rep.results); err != nil {
+			return nil, err
+		}
+	}
 	rep.print(out)
 	return rep, nil
+}
+
+// selectFaults returns the named faults, in their usual order.
+func selectFaults(names []string) ([]fault, error) {
+	all := faults()
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []fault
+	for _, f := range all {
+		if slices.Contains(names, f.name) {
+			out = append(out, f)
+		}
+	}
+	if len(out) != len(names) {
+		var known []string
+		for _, f := range all {
+			known = append(known, f.name)
+		}
+		return nil, fmt.Errorf("-faults %s: want some of %s", strings.Join(names, ","), strings.Join(known, ","))
+	}
+	return out, nil
 }
 
 // moduleRoot is the directory of the main module's go.mod.
