@@ -29,6 +29,11 @@
 // (2 if the run itself failed).
 //
 //	KUBEBUILDER_ASSETS=$PWD/bin/k8s go run ./hack/chaos-pdp [-short] [-agentguard bin/agentguard] [-v]
+//	    [-faults kill-pdp,clock-skew] [-fault 20s] [-clients 6] [-rate 20] [-csv calls.csv] [-keep]
+//
+// Everything runs on loopback. The replicas get a parent-death signal and
+// a watchdog kills the apiserver and etcd should chaos-pdp itself die, so
+// no process or temp file outlives a run, even after a panic or SIGKILL.
 package main
 
 import (
