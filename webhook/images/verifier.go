@@ -31,8 +31,8 @@ type Options struct {
 	// such authorities unsatisfiable (fail closed).
 	Secrets SecretReader
 	// Timeout bounds the registry work for one image (tag resolution and
-	// signature fetch); keep it well below the webhook's timeoutSeconds.
-	// Default 3s.
+	// signature fetch, retries included); keep it well below the
+	// webhook's timeoutSeconds (at most 5s in the chart). Default 2s.
 	Timeout time.Duration
 	// CacheSize bounds the verdict cache (entries of digest x policy).
 	// Default 4096.
@@ -58,7 +58,7 @@ func (o *Options) setDefaults() {
 		o.Transport = remote.DefaultTransport
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 3 * time.Second
+		o.Timeout = 2 * time.Second
 	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = 4096
