@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -86,11 +85,7 @@ func TestOwnGuardrails(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, p := range mres.Mutation.Patch {
-					// Provenance stamps are expected; a security default the
-					// chart forgot is not.
-					if !strings.Contains(p.Path, "annotations") {
-						t.Errorf("%s: the mutating webhook would change %s %s: the chart should set it", o.GetName(), p.Op, p.Path)
-					}
+					t.Errorf("%s: the mutating webhook would change %s %s: the chart should set it", o.GetName(), p.Op, p.Path)
 				}
 
 				// As an agent in a tenant namespace, only the agent identity
