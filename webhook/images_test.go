@@ -182,3 +182,49 @@ func TestLoadBundleRefusesBadImagePolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestServerImages goes through the HTTP handlers with the server's
+// default verifier: /mutate pins a signed Deployment's tag, /validate admits
+// the pinned Deployment and refuses an unsigned Pod with [AG-GEN-004].
+func TestServerImages(t *testing.T) {
+	t.Parallel()
+	reg := imagestest.NewRegistry(t)
+	key, pemKey := imagestest.NewKey(t)
+	signed := reg.PushImage(t, "signed/bot", "v1")
+	reg.SignClassic(t, "signed/bot", signed, signed, key)
+	unsigned := reg.PushImage(t, "signed/unsigned", "v1")
+	s := newTestServer(t, Options{})
+	s.SetEngine(imageEngine(t, reg.Host, pemKey))
+	h := s.Handler()
+
+	dep := &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Name: "bot", Namespace: "team-a"},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{guardrails.LabelAgent: "bot"}},
+			Spec:       agentPod(reg.Host + "/signed/bot:v1").Spec,
+		}},
+	}
+	resp := decodeResponse(t, post(h, "/mutate", reviewFor(t, "apps", "Deployment", "team-a", "CREATE", dep, nil), "application/json"))
+	var ops []PatchOp
+	if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+		t.Fatal(err)
+	}
+	pinned := reg.Host + "/signed/bot@" + signed
+	found := false
+	for _, op := range ops {
+		found = found || (op.Path == "/spec/template/spec/containers/0/image" && op.Value == pinned)
+	}
+	if !resp.Allowed || !found {
+		t.Fatalf("mutate: allowed %v, patch %s", resp.Allowed, resp.Patch)
+	}
+	dep.Spec.Template.Spec.Containers[0].Image = pinned
+	resp = decodeResponse(t, post(h, "/validate", reviewFor(t, "apps", "Deployment", "team-a", "CREATE", dep, nil), "application/json"))
+	if resp.Result != nil && (strings.Contains(resp.Result.Message, "AG-GEN-004") || strings.Contains(resp.Result.Message, "AG-GEN-003")) {
+		t.Errorf("validate pinned: %s", resp.Result.Message)
+	}
+	resp = decodeResponse(t, post(h, "/validate", reviewFor(t, "", "Pod", "team-a", "CREATE", agentPod(reg.Host+"/signed/unsigned@"+unsigned), nil), "application/json"))
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `[AG-GEN-004] container "app": image "`+reg.Host+"/signed/unsigned@"+unsigned+`" has no valid signature`) {
+		t.Errorf("validate unsigned: %+v", resp.Result)
+	}
+}
