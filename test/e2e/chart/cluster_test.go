@@ -169,7 +169,19 @@ func installAndUninstall(ctx context.Context, t *testing.T, c *cluster) {
 		}
 	})
 
-	// What each webhook replica does at start (serve --cert-rotation).
+	// The servers as the chart runs them: the real binary, the rendered
+	// args, the generated Secrets.
+	deps, err := c.client.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + release})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deps.Items) != 2 {
+		t.Fatalf("installed Deployments: %d, want 2", len(deps.Items))
+	}
+	runInstalledServers(ctx, t, c, deps.Items)
+
+	// What each webhook replica does (serve --cert-rotation); the
+	// certificate the binary issued is current, so this changes nothing.
 	rot, err := certrotator.New(certrotator.Options{Client: c.client, Namespace: namespace, SecretName: "agentguard-webhook-tls",
 		Service: "agentguard-webhook", WebhookConfigs: []string{release}, CertDir: t.TempDir()})
 	if err != nil {

@@ -113,3 +113,5 @@ func objects(t *testing.T, data []byte) []*unstructured.Unstructured {
 	}
 	return out
 }
+
+func runtimeCaller() (uintptr, string, int, bool) { return runtime.Caller(0) }
