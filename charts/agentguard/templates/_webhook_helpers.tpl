@@ -48,3 +48,14 @@ timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
 matchPolicy: Equivalent
 {{- end }}
 
+{{/* Namespaces are sent only when created with the tenant label or when an
+       update sets, changes or removes it (webhook.scope agents; with scope
+       cluster every namespace write is sent, e.g. for custom Rego rules). */}}
+{{- define "agentguard.namespaceCondition" -}}
+- name: tenant-label-set-or-changed
+  expression: >-
+    request.operation == 'CREATE' ?
+      has(object.metadata.labels) && 'agentguard.io/tenant' in object.metadata.labels :
+      (has(object.metadata.labels) && 'agentguard.io/tenant' in object.metadata.labels ? object.metadata.labels['agentguard.io/tenant'] : '') !=
+      (has(oldObject.metadata.labels) && 'agentguard.io/tenant' in oldObject.metadata.labels ? oldObject.metadata.labels['agentguard.io/tenant'] : '')
+{{- end }}

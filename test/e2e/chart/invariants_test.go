@@ -77,6 +77,9 @@ func TestInvariants(t *testing.T) {
 			if r.kinds["NetworkPolicy"] != 2 && name != "ha-off" {
 				t.Errorf("NetworkPolicies: %d, want one per Deployment", r.kinds["NetworkPolicy"])
 			}
+			if name == "monitoring" {
+				checkClusterScope(t, r)
+			}
 			if name == "monitoring" && (r.kinds["ServiceMonitor"] != 2 || r.kinds["PrometheusRule"] != 1) {
 				t.Errorf("monitoring objects: %v", r.kinds)
 			}
@@ -275,5 +278,28 @@ func checkRBAC(t *testing.T, r *rendered) {
 				}
 			}
 		}
+	}
+}
+
+// checkClusterScope: with webhook.scope cluster there is one webhook of each
+// kind, selecting every namespace but the exempt ones, and the validating one
+// covers everything the conformance suite requires of it (AG-CC-008).
+func checkClusterScope(t *testing.T, r *rendered) {
+	t.Helper()
+	v, m := r.validating[0].Webhooks, r.mutating[0].Webhooks
+	if len(v) != 1 || len(m) != 1 {
+		t.Fatalf("scope cluster: %d validating and %d mutating webhooks, want one each", len(v), len(m))
+	}
+	for _, sel := range []*metav1.LabelSelector{v[0].NamespaceSelector, m[0].NamespaceSelector} {
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.Matches(labels.Set{"kubernetes.io/metadata.name": "plain"}) {
+			t.Errorf("scope cluster: namespaceSelector %v does not select an ordinary namespace", sel)
+		}
+	}
+	if len(v[0].MatchConditions) > 0 {
+		t.Errorf("scope cluster: the validating webhook filters requests: %v", v[0].MatchConditions)
 	}
 }
