@@ -11,6 +11,7 @@ K8S_VERSION           ?= v1.37.2
 ETCD_VERSION          ?= v3.6.16
 CONTROLLER_GEN_VERSION ?= v0.23.0
 HELM_VERSION          ?= v3.22.0
+COSIGN_VERSION        ?= v2.6.5
 
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
@@ -29,7 +30,7 @@ run: build ## Run the PDP and the admission webhook on localhost with the defaul
 	  --auth-token-file $(RUN_DIR)/tokens/tokens.yaml --log-format text
 
 .PHONY: test
-test: envtest-bins chromium $(BIN)/helm ## Run every test (unit, fuzz seeds, envtest against a real kube-apiserver + etcd)
+test: envtest-bins chromium $(BIN)/helm $(BIN)/cosign ## Run every test (unit, fuzz seeds, envtest against a real kube-apiserver + etcd)
 	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) go test -count=1 $(PKGS)
 
 ##@ Build
@@ -60,10 +61,16 @@ generate: ## Generate the api/ deepcopy code and the CRD manifests in config/crd
 	cp config/crd/*.yaml charts/agentguard/crds/
 
 .PHONY: tools
-tools: $(BIN)/golangci-lint $(BIN)/opa $(BIN)/helm ## Install pinned tools into bin/
+tools: $(BIN)/golangci-lint $(BIN)/opa $(BIN)/helm $(BIN)/cosign ## Install pinned tools into bin/
 
 $(BIN)/golangci-lint:
 	hack/install-tool.sh $(BIN) golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint $(GOLANGCI_LINT_VERSION)
+
+# cosign signs test images in webhook/images' CLI interop test.
+.PHONY: cosign
+cosign: $(BIN)/cosign ## Install the cosign CLI (interop tests for signed images)
+$(BIN)/cosign:
+	hack/install-tool.sh $(BIN) cosign github.com/sigstore/cosign/v2/cmd/cosign $(COSIGN_VERSION)
 
 $(BIN)/helm:
 	hack/install-tool.sh $(BIN) helm helm.sh/helm/v3/cmd/helm $(HELM_VERSION)
