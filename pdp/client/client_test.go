@@ -325,3 +325,32 @@ func TestFallbackFollowsThePDPClock(t *testing.T) {
 		t.Fatalf("cached allow past maxStale: %+v", d)
 	}
 }
+
+// TestConcurrentFlushes: background and explicit flushes never send a
+// record twice or lose one.
+func TestConcurrentFlushes(t *testing.T) {
+	p, eng := newPDP(t)
+	p.mode.Store("fail503")
+	c := newClient(t, p.URL, eng, &clock{t: time.Now()}, func(o *client.Options) { o.BreakerOpenFor = time.Millisecond; o.Retries = -1 })
+	for i := 0; i < 50; i++ {
+		evaluate(t, c, req("acme-agents/triage", "payments/refund", ""))
+	}
+	p.mode.Store("up")
+	time.Sleep(5 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Go(func() {
+			_ = c.Flush(context.Background())
+			_, _ = c.Evaluate(context.Background(), req("acme-agents/triage", "github/create_issue", "")) // may start a background flush
+		})
+	}
+	wg.Wait()
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.received) != 50 || c.Pending() != 0 {
+		t.Fatalf("PDP received %d records (want 50), %d pending", len(p.received), c.Pending())
+	}
+}

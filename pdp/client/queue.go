@@ -31,7 +31,10 @@ type queue struct {
 	dropped  int
 	file     string
 	flushing atomic.Bool
-	onDrop   func()
+	// flushMu lets one flush run at a time (a background one and an
+	// explicit Flush must not both send, then both trim, the same records).
+	flushMu sync.Mutex
+	onDrop  func()
 }
 
 func newQueue(max int, file string) (*queue, error) {
@@ -112,6 +115,8 @@ func (q *queue) droppedCount() int {
 
 // flush sends what is queued; on success it is removed from the queue.
 func (q *queue) flush(ctx context.Context, c *Client) error {
+	q.flushMu.Lock()
+	defer q.flushMu.Unlock()
 	q.mu.Lock()
 	batch := RecordBatch{Records: append([]Record(nil), q.recs...), Dropped: q.dropped}
 	q.mu.Unlock()
@@ -126,8 +131,10 @@ func (q *queue) flush(ctx context.Context, c *Client) error {
 		return err
 	}
 	q.mu.Lock()
-	q.recs = q.recs[len(batch.Records):]
-	q.dropped -= batch.Dropped
+	// Only flush removes records, and flushes do not overlap, so the
+	// records sent are still the queue's first ones.
+	q.recs = q.recs[min(len(batch.Records), len(q.recs)):]
+	q.dropped = max(q.dropped-batch.Dropped, 0)
 	err = q.persistLocked()
 	q.mu.Unlock()
 	return err
