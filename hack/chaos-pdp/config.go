@@ -55,7 +55,7 @@ func defaultConfig(short bool) config {
 	}
 	c.setFault(20 * time.Second)
 	if short {
-		c.Warm = 1500 * time.Millisecond
+		c.Warm = time.Second
 		c.Recover = 20 * time.Second
 		c.Clients = 4
 		c.setFault(4 * time.Second)
