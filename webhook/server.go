@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/agentguard/agentguard/audit"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/agentguard/agentguard/audit"
 	"github.com/agentguard/agentguard/internal/httpx"
 	"github.com/agentguard/agentguard/internal/telemetry"
 	"github.com/agentguard/agentguard/webhook/guardrails"
