@@ -22,6 +22,9 @@ const (
 	mediaTypeSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
 	annotationSignature    = "dev.cosignproject.cosign/signature"
 	annotationCertificate  = "dev.sigstore.cosign/certificate"
+	annotationChain        = "dev.sigstore.cosign/chain"
+	annotationRekorBundle  = "dev.sigstore.cosign/bundle"
+	annotationTimestamp    = "dev.sigstore.cosign/rfc3161timestamp"
 	// Sigstore bundle (cosign v3): an OCI 1.1 referrer whose layer is the
 	// bundle JSON.
 	mediaTypeBundlePrefix = "application/vnd.dev.sigstore.bundle"
@@ -44,7 +47,10 @@ type artifacts struct {
 type classicSig struct {
 	payload   []byte
 	signature string // base64, as in the annotation
-	keyless   bool   // carries a certificate
+	// Keyless signatures carry a certificate (PEM), the Rekor bundle (the
+	// signed entry timestamp and entry, JSON) and optionally an RFC 3161
+	// timestamp (JSON).
+	cert, rekor, timestamp string
 }
 
 // classicTag is where cosign stores classic signatures for d.
@@ -90,7 +96,8 @@ func fetchClassic(ctx context.Context, p *remote.Puller, d name.Digest, a *artif
 			a.skipped = append(a.skipped, fmt.Sprintf("classic signature payload: %v", err))
 			continue
 		}
-		a.classic = append(a.classic, classicSig{payload: payload, signature: sig, keyless: l.Annotations[annotationCertificate] != ""})
+		a.classic = append(a.classic, classicSig{payload: payload, signature: sig, cert: l.Annotations[annotationCertificate],
+			rekor: l.Annotations[annotationRekorBundle], timestamp: l.Annotations[annotationTimestamp]})
 	}
 	return nil
 }

@@ -55,23 +55,28 @@ func verifyClassic(s *classicSig, key crypto.PublicKey, digest string) error {
 	if err := v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(s.payload)); err != nil {
 		return errNoMatch
 	}
-	var ss simpleSigning
-	if err := json.Unmarshal(s.payload, &ss); err != nil {
-		return fmt.Errorf("signed payload is not simple-signing JSON: %w", err)
-	}
-	if ss.Critical.Type != cosignSignType {
-		return fmt.Errorf("signed payload has type %q, want %q", ss.Critical.Type, cosignSignType)
-	}
-	if ss.Critical.Image.DockerManifestDigest != digest {
-		return fmt.Errorf("signature is for digest %s, not this image (a signature copied from another image)", ss.Critical.Image.DockerManifestDigest)
-	}
-	return nil
+	return checkClaim(s.payload, digest)
 }
 
 // bundleVerifier verifies Sigstore bundles for one authority.
 type bundleVerifier struct {
-	v      *verify.Verifier
+	v *verify.Verifier
+	// vTlog, for keyless authorities, also verifies the transparency-log
+	// entries a signature carries and counts their integrated times as
+	// observer timestamps; v then covers signatures with RFC 3161
+	// timestamps only.
+	vTlog  *verify.Verifier
 	policy []verify.PolicyOption
+}
+
+// verifier picks the verifier for an entity.
+func (bv *bundleVerifier) verifier(e verify.SignedEntity) *verify.Verifier {
+	if bv.vTlog != nil {
+		if entries, err := e.TlogEntries(); err == nil && len(entries) > 0 {
+			return bv.vTlog
+		}
+	}
+	return bv.v
 }
 
 func newKeyBundleVerifier(key crypto.PublicKey) (*bundleVerifier, error) {
@@ -102,7 +107,11 @@ func newKeylessBundleVerifier(k *KeylessSpec, trusted root.TrustedMaterial) (*bu
 	if err != nil {
 		return nil, err
 	}
-	return &bundleVerifier{v: v, policy: []verify.PolicyOption{verify.WithCertificateIdentity(id)}}, nil
+	vTlog, err := verify.NewVerifier(trusted, verify.WithTransparencyLog(1), verify.WithObserverTimestamps(1))
+	if err != nil {
+		return nil, err
+	}
+	return &bundleVerifier{v: v, vTlog: vTlog, policy: []verify.PolicyOption{verify.WithCertificateIdentity(id)}}, nil
 }
 
 // verifyBundle checks one Sigstore bundle against the authority and binds
@@ -116,12 +125,43 @@ func (bv *bundleVerifier) verifyBundle(b *bundle.Bundle, digest string) error {
 	if err != nil {
 		return fmt.Errorf("digest %q is malformed", digest)
 	}
-	res, err := bv.v.Verify(b, verify.NewPolicy(verify.WithArtifactDigest(string(algo), raw), bv.policy...))
+	res, err := bv.verifier(b).Verify(b, verify.NewPolicy(verify.WithArtifactDigest(string(algo), raw), bv.policy...))
 	if err != nil {
 		return err
 	}
 	if res.Statement != nil && res.Statement.GetPredicateType() != cosignSignPredicate {
 		return fmt.Errorf("bundle is an attestation (%s), not an image signature", res.Statement.GetPredicateType())
+	}
+	return nil
+}
+
+// verifyClassicKeyless checks a classic keyless signature (cosign v2's
+// default): the certificate chains to a Fulcio CA of the trusted root and
+// matches the identity, the Rekor entry's signed entry timestamp (or an
+// RFC 3161 timestamp) proves the signature was made while the certificate
+// was valid, the signature covers the payload, and the payload names digest.
+func (bv *bundleVerifier) verifyClassicKeyless(s *classicSig, digest string) error {
+	e, err := newClassicEntity(s)
+	if err != nil {
+		return err
+	}
+	if _, err := bv.verifier(e).Verify(e, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(s.payload)), bv.policy...)); err != nil {
+		return err
+	}
+	return checkClaim(s.payload, digest)
+}
+
+// checkClaim binds a simple-signing payload to digest.
+func checkClaim(payload []byte, digest string) error {
+	var ss simpleSigning
+	if err := json.Unmarshal(payload, &ss); err != nil {
+		return fmt.Errorf("signed payload is not simple-signing JSON: %w", err)
+	}
+	if ss.Critical.Type != cosignSignType {
+		return fmt.Errorf("signed payload has type %q, want %q", ss.Critical.Type, cosignSignType)
+	}
+	if ss.Critical.Image.DockerManifestDigest != digest {
+		return fmt.Errorf("signature is for digest %s, not this image (a signature copied from another image)", ss.Critical.Image.DockerManifestDigest)
 	}
 	return nil
 }

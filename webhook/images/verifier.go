@@ -317,16 +317,17 @@ func (v *Verifier) tryAuthority(ctx context.Context, a *authority, arts *artifac
 			errs = append(errs, s)
 		}
 	}
-	if key != nil {
-		for i := range arts.classic {
-			err := verifyClassic(&arts.classic[i], key, digest)
-			if err == nil {
-				return nil
-			}
-			note(err)
+	for i := range arts.classic {
+		var err error
+		if key != nil {
+			err = verifyClassic(&arts.classic[i], key, digest)
+		} else {
+			err = bv.verifyClassicKeyless(&arts.classic[i], digest)
 		}
-	} else if len(arts.classic) > 0 {
-		note(errors.New("classic (.sig) signatures are checked against keys only; sign keyless with cosign's --new-bundle-format"))
+		if err == nil {
+			return nil
+		}
+		note(err)
 	}
 	for _, b := range arts.bundles {
 		err := bv.verifyBundle(b, digest)

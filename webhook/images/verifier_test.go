@@ -70,6 +70,16 @@ func TestVerifyClassicAndBundle(t *testing.T) {
 		{name: "keyless wrong identity", setup: func(repo, d string) {
 			reg.AttachBundle(t, repo, d, imagestest.KeylessBundle(t, vs, "https://github.com/evil/app/.github/workflows/x.yml@refs/heads/main", issuer, reg.Host+"/"+repo, d))
 		}, wantOutcome: Failed, wantReason: "authority ci"},
+		{name: "classic keyless good identity", setup: func(repo, d string) {
+			reg.SignClassicKeyless(t, vs, repo, d, d, identity, issuer)
+		}, wantOutcome: Verified, wantAuth: "test/ci"},
+		{name: "classic keyless wrong identity", setup: func(repo, d string) {
+			reg.SignClassicKeyless(t, vs, repo, d, d, "https://github.com/evil/app/.github/workflows/x.yml@refs/heads/main", issuer)
+		}, wantOutcome: Failed, wantReason: "authority ci"},
+		{name: "classic keyless copied from another image", setup: func(repo, d string) {
+			other := reg.PushImage(t, repo, "other")
+			reg.SignClassicKeyless(t, vs, repo, d, other, identity, issuer)
+		}, wantOutcome: Failed, wantReason: "copied from another image"},
 		{name: "keyless wrong issuer", setup: func(repo, d string) {
 			reg.AttachBundle(t, repo, d, imagestest.KeylessBundle(t, vs, identity, "https://accounts.example", reg.Host+"/"+repo, d))
 		}, wantOutcome: Failed, wantReason: "authority ci"},

@@ -13,6 +13,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"io"
 	"log"
 	"net/http"
@@ -38,6 +40,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -178,11 +181,19 @@ func (r *Registry) SignClassic(t testing.TB, repo, digest, claimDigest string, k
 // the .sig tag of repo@digest.
 func (r *Registry) PutClassic(t testing.TB, repo, digest string, payload []byte, sig string) {
 	t.Helper()
+	r.PutClassicAnnotated(t, repo, digest, payload, map[string]string{"dev.cosignproject.cosign/signature": sig})
+}
+
+// PutClassicAnnotated stores a classic signature layer with the given
+// annotations (signature, certificate, Rekor bundle, ...) at the .sig tag of
+// repo@digest.
+func (r *Registry) PutClassicAnnotated(t testing.TB, repo, digest string, payload []byte, annotations map[string]string) {
+	t.Helper()
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err := mutate.Append(img, mutate.Addendum{
 		Layer:       static.NewLayer(payload, "application/vnd.dev.cosign.simplesigning.v1+json"),
-		Annotations: map[string]string{"dev.cosignproject.cosign/signature": sig},
+		Annotations: annotations,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +205,64 @@ func (r *Registry) PutClassic(t testing.TB, repo, digest string, payload []byte,
 	if err := remote.Write(SigTag(d), img, r.WriteOpts()...); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// SignClassicKeyless stores a classic keyless signature of claimDigest at
+// the .sig tag of repo@digest, as cosign v2's keyless `cosign sign` does:
+// a certificate from the virtual Sigstore's Fulcio for identity/issuer, and
+// the Rekor entry with its signed entry timestamp.
+func (r *Registry) SignClassicKeyless(t testing.TB, vs *ca.VirtualSigstore, repo, digest, claimDigest, identity, issuer string) {
+	t.Helper()
+	payload := SimpleSigningPayload(r.Host+"/"+repo, claimDigest)
+	ent, err := vs.Sign(identity, issuer, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err := ent.VerificationContent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ent.SignatureContent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := ent.TlogEntries()
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("tlog entries: %v", err)
+	}
+	tle := entries[0].TransparencyLogEntry()
+	certPEM, err := cryptoutils.MarshalCertificateToPEM(vc.Certificate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The entry's signed entry timestamp is not exported; sign the same
+	// payload again with the virtual Rekor's key.
+	set, err := vs.RekorSignPayload(tlog.RekorPayload{
+		Body:           base64.StdEncoding.EncodeToString(tle.GetCanonicalizedBody()),
+		IntegratedTime: tle.GetIntegratedTime(),
+		LogIndex:       tle.GetLogIndex(),
+		LogID:          hex.EncodeToString(tle.GetLogId().GetKeyId()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rekor, err := json.Marshal(map[string]any{
+		"SignedEntryTimestamp": set,
+		"Payload": map[string]any{
+			"body":           base64.StdEncoding.EncodeToString(tle.GetCanonicalizedBody()),
+			"integratedTime": tle.GetIntegratedTime(),
+			"logIndex":       tle.GetLogIndex(),
+			"logID":          hex.EncodeToString(tle.GetLogId().GetKeyId()),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PutClassicAnnotated(t, repo, digest, payload, map[string]string{
+		"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sc.MessageSignatureContent().Signature()),
+		"dev.sigstore.cosign/certificate":    string(certPEM),
+		"dev.sigstore.cosign/bundle":         string(rekor),
+	})
 }
 
 // CopyClassic copies the .sig manifest of one image to another's .sig tag.
@@ -342,8 +411,20 @@ func marshalBundle(t testing.TB, pb *protobundle.Bundle) []byte {
 // trusted_root.json.
 func TrustedRootJSON(t testing.TB, vs *ca.VirtualSigstore) []byte {
 	t.Helper()
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), vs.CTLogs(),
-		vs.TimestampingAuthorities(), vs.RekorLogs())
+	// The virtual Sigstore keys its logs by hex log ID but sets ID to the
+	// hex string's bytes; a trusted_root.json carries the raw key ID.
+	fix := func(logs map[string]*root.TransparencyLog) map[string]*root.TransparencyLog {
+		for id, l := range logs {
+			raw, err := hex.DecodeString(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.ID = raw
+		}
+		return logs
+	}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), fix(vs.CTLogs()),
+		vs.TimestampingAuthorities(), fix(vs.RekorLogs()))
 	if err != nil {
 		t.Fatal(err)
 	}
