@@ -70,6 +70,12 @@ func TestVerifyClassicAndBundle(t *testing.T) {
 		{name: "keyless wrong identity", setup: func(repo, d string) {
 			reg.AttachBundle(t, repo, d, imagestest.KeylessBundle(t, vs, "https://github.com/evil/app/.github/workflows/x.yml@refs/heads/main", issuer, reg.Host+"/"+repo, d))
 		}, wantOutcome: Failed, wantReason: "authority ci"},
+		{name: "keyless bundle with Rekor entry", setup: func(repo, d string) {
+			reg.AttachBundle(t, repo, d, imagestest.KeylessTlogBundle(t, vs, identity, issuer, reg.Host+"/"+repo, d))
+		}, wantOutcome: Verified, wantAuth: "test/ci"},
+		{name: "keyless bundle with Rekor entry, wrong identity", setup: func(repo, d string) {
+			reg.AttachBundle(t, repo, d, imagestest.KeylessTlogBundle(t, vs, "someone@evil.example", issuer, reg.Host+"/"+repo, d))
+		}, wantOutcome: Failed, wantReason: "authority ci"},
 		{name: "classic keyless good identity", setup: func(repo, d string) {
 			reg.SignClassicKeyless(t, vs, repo, d, d, identity, issuer)
 		}, wantOutcome: Verified, wantAuth: "test/ci"},

@@ -37,6 +37,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	rekorv1 "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
@@ -468,4 +470,61 @@ func (r *Registry) AttachBundle(t testing.TB, repo, digest string, bundleJSON []
 // SigTag is where cosign stores classic signatures for d.
 func SigTag(d name.Digest) name.Tag {
 	return d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + ".sig")
+}
+
+// KeylessTlogBundle returns a Sigstore bundle as cosign v3 writes it against
+// a public Sigstore: a DSSE envelope signed with a certificate from the
+// virtual Fulcio, and a Rekor entry with inclusion proof and signed entry
+// timestamp (no RFC 3161 timestamp), so the log's integrated time is the
+// observer timestamp.
+func KeylessTlogBundle(t testing.TB, vs *ca.VirtualSigstore, identity, issuer, ref, claimDigest string) []byte {
+	t.Helper()
+	ent, err := vs.AttestAtTime(identity, issuer, Statement(ref, claimDigest), time.Now().Add(5*time.Minute), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err := ent.VerificationContent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ent.SignatureContent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := sc.EnvelopeContent().RawEnvelope()
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := ent.TlogEntries()
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("tlog entries: %v", err)
+	}
+	tle := entries[0].TransparencyLogEntry()
+	set, err := vs.RekorSignPayload(tlog.RekorPayload{
+		Body:           base64.StdEncoding.EncodeToString(tle.GetCanonicalizedBody()),
+		IntegratedTime: tle.GetIntegratedTime(),
+		LogIndex:       tle.GetLogIndex(),
+		LogID:          hex.EncodeToString(tle.GetLogId().GetKeyId()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tle.KindVersion = &rekorv1.KindVersion{Kind: "dsse", Version: "0.0.1"}
+	tle.InclusionPromise = &rekorv1.InclusionPromise{SignedEntryTimestamp: set}
+	pb := &protobundle.Bundle{
+		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content:     &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
+			TlogEntries: []*rekorv1.TransparencyLogEntry{tle},
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+			Payload: payload, PayloadType: env.PayloadType, Signatures: []*protodsse.Signature{{Sig: sig}},
+		}},
+	}
+	return marshalBundle(t, pb)
 }
