@@ -99,7 +99,10 @@ func startServer(ctx context.Context, t *testing.T, c *cluster, d appsv1.Deploym
 	args := localArgs(t, d.Spec.Template.Spec.Containers[0].Args, addr, files)
 	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig, "POD_NAMESPACE="+namespace, "HOME="+t.TempDir())
+	// The server gets its ServiceAccount's permissions, nothing more: the
+	// chart's RBAC must be enough.
+	kubeconfig := writeKubeconfig(t, c.cfg, d.Spec.Template.Spec.ServiceAccountName)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+namespace, "HOME="+t.TempDir())
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -79,12 +80,18 @@ func startCluster(t *testing.T) *cluster {
 	return c
 }
 
-// writeKubeconfig gives helm the envtest admin credentials.
-func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
+// writeKubeconfig gives helm the envtest admin credentials; with a
+// ServiceAccount name, the admin impersonates it (and its groups), so a
+// process using the file has exactly that ServiceAccount's RBAC.
+func writeKubeconfig(t *testing.T, cfg *rest.Config, serviceAccount ...string) string {
 	t.Helper()
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
 	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	if len(serviceAccount) == 1 {
+		kc.AuthInfos["admin"].Impersonate = "system:serviceaccount:" + namespace + ":" + serviceAccount[0]
+		kc.AuthInfos["admin"].ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}
+	}
 	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
 	kc.CurrentContext = "envtest"
 	path := filepath.Join(t.TempDir(), "kubeconfig")
@@ -179,6 +186,7 @@ func installAndUninstall(ctx context.Context, t *testing.T, c *cluster) {
 		t.Fatalf("installed Deployments: %d, want 2", len(deps.Items))
 	}
 	runInstalledServers(ctx, t, c, deps.Items)
+	checkLeastPrivilege(ctx, t, c)
 
 	// What each webhook replica does (serve --cert-rotation); the
 	// certificate the binary issued is current, so this changes nothing.
@@ -305,5 +313,40 @@ func assertNoWebhooks(ctx context.Context, t *testing.T, c *cluster) {
 	}
 	if len(left) > 0 {
 		t.Errorf("webhook configurations left after uninstall: %s", strings.Join(left, ", "))
+	}
+}
+
+// checkLeastPrivilege: RBAC is enforced here, and agentguard's identities
+// cannot read the namespace's Secrets (the grant signing key), create
+// webhook configurations or touch other ones.
+func checkLeastPrivilege(ctx context.Context, t *testing.T, c *cluster) {
+	t.Helper()
+	for _, sa := range []string{"agentguard-webhook", "agentguard-pdp"} {
+		cfg := rest.CopyConfig(c.cfg)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + namespace + ":" + sa,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forbidden := func(what string, err error) {
+			t.Helper()
+			if !apierrors.IsForbidden(err) {
+				t.Errorf("%s as %s: err = %v, want Forbidden", what, sa, err)
+			}
+		}
+		_, err = cs.CoreV1().Secrets(namespace).List(ctx, metav1.ListOptions{})
+		forbidden("list secrets", err)
+		_, err = cs.CoreV1().Secrets(namespace).Get(ctx, "agentguard-grant-signing-key", metav1.GetOptions{})
+		forbidden("get the grant signing key (the PDP has it mounted)", err)
+		_, err = cs.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		forbidden("create a secret", err)
+		vw := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: release}}
+		_, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, vw, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		forbidden("create a webhook configuration", err)
+		_, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
+		forbidden("list webhook configurations", err)
+		_, err = cs.CoreV1().Pods("team-a").List(ctx, metav1.ListOptions{})
+		forbidden("list pods", err)
 	}
 }
