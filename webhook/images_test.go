@@ -112,6 +112,34 @@ func TestReviewerImages(t *testing.T) {
 		}
 	})
 
+	t.Run("init container and image volume are pinned too", func(t *testing.T) {
+		pod := agentPod(reg.Host + "/signed/bot@" + signed)
+		pod.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: reg.Host + "/signed/bot:v1"}}
+		pod.Spec.Volumes = []corev1.Volume{{Name: "model", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: reg.Host + "/signed/bot:v1"}}}}
+		obj, _ := json.Marshal(pod)
+		res, err := rv.Admit(ctx, e, &Request{Kind: schema.GroupKind{Kind: "Pod"}, Operation: "CREATE", Namespace: "team-a", Object: obj}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pins := map[string]any{}
+		for _, op := range res.Mutation.Patch {
+			if op.Op == "replace" {
+				pins[op.Path] = op.Value
+			}
+		}
+		want := map[string]any{
+			"/spec/initContainers/0/image":    reg.Host + "/signed/bot@" + signed,
+			"/spec/volumes/0/image/reference": reg.Host + "/signed/bot@" + signed,
+		}
+		if len(pins) != len(want) || pins["/spec/initContainers/0/image"] != want["/spec/initContainers/0/image"] ||
+			pins["/spec/volumes/0/image/reference"] != want["/spec/volumes/0/image/reference"] {
+			t.Errorf("pins %v, want %v", pins, want)
+		}
+		if vs := imageViolations(res.Decision); len(vs) > 0 {
+			t.Errorf("image violations: %+v", vs)
+		}
+	})
+
 	cases := []struct {
 		name   string
 		image  string
