@@ -189,6 +189,7 @@ type phase struct {
 	recovered  time.Time // every client had a PDP answer again
 	grantUntil time.Time // the grants made for this phase expire then
 	notes      []string
+	warnings   []string // not a requirement, but wrong
 	failures   []string
 	// generated and received are the fallback records made by the
 	// clients and counted by the PDPs, cumulative, after the recovery's
@@ -199,6 +200,10 @@ type phase struct {
 
 func (ph *phase) note(format string, args ...any) {
 	ph.notes = append(ph.notes, fmt.Sprintf(format, args...))
+}
+
+func (ph *phase) warn(format string, args ...any) {
+	ph.warnings = append(ph.warnings, fmt.Sprintf(format, args...))
 }
 
 func (ph *phase) fail(format string, args ...any) {

@@ -243,6 +243,9 @@ p99, max: call latency; recover: longest wait, over the clients, from the fault'
 		for _, n := range ph.notes {
 			fmt.Fprintf(out, "  - %s\n", n)
 		}
+		for _, w := range ph.warnings {
+			fmt.Fprintf(out, "  WARN %s\n", w)
+		}
 		for _, f := range ph.failures {
 			fmt.Fprintf(out, "  FAIL %s\n", f)
 		}
@@ -255,9 +258,13 @@ p99, max: call latency; recover: longest wait, over the clients, from the fault'
 	}
 	fmt.Fprintf(out, "\nslowest call %s; longest a call blocked while chaos-pdp ran %s (deadline %s + %s grace); longest stall of chaos-pdp itself %s\n",
 		r.maxLatency.Round(time.Millisecond), r.maxBlocked.Round(time.Millisecond), c.Timeout, c.Grace, r.maxStall.Round(time.Millisecond))
+	warnings := 0
+	for _, ph := range r.phases {
+		warnings += len(ph.warnings)
+	}
 	if r.OK() {
-		fmt.Fprintf(out, "VERDICT: PASS — no unsafe allow; no call blocked past its %s deadline (slowest %s); every fallback record delivered\n",
-			c.Timeout, r.maxLatency.Round(time.Millisecond))
+		fmt.Fprintf(out, "VERDICT: PASS — no unsafe allow; no call blocked past its %s deadline (slowest %s); every fallback record delivered; %d warnings\n",
+			c.Timeout, r.maxLatency.Round(time.Millisecond), warnings)
 		return
 	}
 	fmt.Fprintf(out, "VERDICT: FAIL — %s\n", strings.Join(r.failures, "; "))
