@@ -107,13 +107,13 @@ func (rv *Reviewer) checkImages(ctx context.Context, e *guardrails.Engine, in *g
 		default:
 			continue
 		}
-		mode := e.ModeFor("images", id)
+		mode := e.ModeFor(guardrails.CheckImages, id)
 		if !enforced && mode == guardrails.ModeEnforce {
 			mode = guardrails.ModeWarn
 		}
 		d.Violations = append(d.Violations, guardrails.Violation{
 			ID:      id,
-			Check:   "images",
+			Check:   guardrails.CheckImages,
 			Message: "[" + id + "] " + r.kind + " " + strconv.Quote(r.name) + ": " + msg,
 			Mode:    mode,
 		})

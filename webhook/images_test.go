@@ -256,3 +256,35 @@ func TestServerImages(t *testing.T) {
 		t.Errorf("validate unsigned: %+v", resp.Result)
 	}
 }
+
+// TestImagesMode: admission/config.yaml modes soften image violations by
+// check name.
+func TestImagesMode(t *testing.T) {
+	t.Parallel()
+	_, pemKey := imagestest.NewKey(t)
+	var key strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(pemKey), "\n") {
+		key.WriteString("        " + l + "\n")
+	}
+	e, err := guardrails.LoadBundleFS(context.Background(), fstest.MapFS{
+		"admission/config.yaml": {Data: []byte("modes:\n  images: warn\n")},
+		"admission/images.yaml": {Data: []byte("policies:\n- name: p\n  images: [\"registry.corp.example/**\"]\n  authorities:\n  - key:\n      pem: |\n" + key.String())},
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := images.NewVerifier(images.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := &Reviewer{Namespaces: testNamespaces, Images: v}
+	obj, _ := json.Marshal(agentPod("docker.io/library/busybox:1.36"))
+	res, err := rv.Validate(context.Background(), e, &Request{Kind: schema.GroupKind{Kind: "Pod"}, Operation: "CREATE", Namespace: "team-a", Object: obj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := imageViolations(res.Decision)
+	if len(vs) != 1 || vs[0].Mode != guardrails.ModeWarn {
+		t.Fatalf("got %+v", vs)
+	}
+}

@@ -79,6 +79,11 @@ func (e *Engine) Config() *Config { return e.cfg }
 // object as decoded JSON in Input.Object).
 func (e *Engine) HasRules() bool { return e.rules != nil }
 
+// CheckImages is the check name of image verification (AG-GEN-004, and
+// AG-GEN-003 for registry failures), run by the webhook's Reviewer with the
+// bundle's image policy; admission/config.yaml modes accept it.
+const CheckImages = "images"
+
 // Images returns the bundle's image policy, or nil when it has none.
 func (e *Engine) Images() *images.Policy { return e.images }
 

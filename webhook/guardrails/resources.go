@@ -26,6 +26,9 @@ var builtinChecks = []check{
 // knownModeKey reports whether k may be a key of Config.Modes: a built-in
 // check name or something shaped like a control ID.
 func knownModeKey(k string) bool {
+	if k == CheckImages {
+		return true
+	}
 	for _, c := range builtinChecks {
 		if c.name == k {
 			return true
