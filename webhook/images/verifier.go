@@ -143,14 +143,14 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 	ctx, cancel := context.WithTimeout(ctx, v.opts.Timeout)
 	defer cancel()
 	c := &call{v: v, kc: kc}
-	digest, d, err := c.resolve(ctx, ref)
+	d, err := c.resolve(ctx, ref)
+	if errors.Is(err, errImageNotFound) {
+		return vd.fail(true, "was not found in its registry", "push the image or correct the reference")
+	}
 	if err != nil {
 		return vd.registryError(rules, ref.Context().RegistryStr(), err)
 	}
-	if d == nil {
-		return vd.fail(true, fmt.Sprintf("was not found in its registry (%s)", strings.TrimPrefix(digest, "not found: ")),
-			"push the image or correct the reference")
-	}
+	digest := d.DigestStr()
 	vd.Digest = digest
 	_, vd.ByDigest = ref.(name.Digest)
 	now := v.opts.Now()
@@ -172,7 +172,7 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 		// many admission requests ask concurrently and however many
 		// authorities the rules name.
 		res, err, _ := v.flight.Do(repo+"@"+digest+"|"+p.revision, func() (any, error) {
-			out, err := v.fetchAndEvaluate(ctx, c.puller(), repo, *d, rules)
+			out, err := v.fetchAndEvaluate(ctx, c.puller(), repo, d, rules)
 			if err != nil {
 				return nil, err
 			}
@@ -397,29 +397,31 @@ func (c *call) puller() *remote.Puller {
 	return c.p
 }
 
+// errImageNotFound is returned by resolve when the registry has no such
+// tag or repository.
+var errImageNotFound = errors.New("image not found")
+
 // resolve returns the digest ref names. A tag is resolved with one HEAD
 // request; while the registry is unreachable, the tag's last resolution
-// within TTL is used. A nil digest with no error means "not found".
-func (c *call) resolve(ctx context.Context, ref name.Reference) (string, *name.Digest, error) {
+// within TTL is used.
+func (c *call) resolve(ctx context.Context, ref name.Reference) (name.Digest, error) {
 	if d, ok := ref.(name.Digest); ok {
-		return d.DigestStr(), &d, nil
+		return d, nil
 	}
 	key := ref.Name()
 	desc, err := c.puller().Head(ctx, ref)
 	switch {
 	case isNotFound(err):
-		return "not found: tag " + ref.Identifier(), nil, nil
+		return name.Digest{}, errImageNotFound
 	case err != nil:
 		if dg, fresh, ok := c.v.tags.get(key, c.v.opts.Now()); ok && fresh {
-			d := ref.Context().Digest(dg)
-			return dg, &d, nil
+			return ref.Context().Digest(dg), nil
 		}
-		return "", nil, err
+		return name.Digest{}, err
 	}
 	dg := desc.Digest.String()
 	c.v.tags.put(key, dg, c.v.opts.Now().Add(c.v.opts.TTL))
-	d := ref.Context().Digest(dg)
-	return dg, &d, nil
+	return ref.Context().Digest(dg), nil
 }
 
 func (vd *Verdict) fail(enforced bool, reason, fix string) *Verdict {

@@ -249,6 +249,9 @@ func TestVerifyTagMoved(t *testing.T) {
 	if vd.Allowed || vd.Digest != moved || !strings.Contains(vd.Reason, "no signatures found") {
 		t.Fatalf("after the tag moved: %+v", vd)
 	}
+	if vd := v.Verify(context.Background(), p, reg.Host+"/signed/app:nope", nil); vd.Outcome != Failed || !vd.Enforced || !strings.Contains(vd.Reason, "not found") {
+		t.Errorf("missing tag: %+v", vd)
+	}
 	// The pinned reference still verifies.
 	if vd := v.Verify(context.Background(), p, reg.Host+"/signed/app@"+d, nil); !vd.Allowed {
 		t.Fatalf("pinned: %+v", vd)
