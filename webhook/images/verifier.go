@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -89,6 +90,35 @@ type Verifier struct {
 	// verified, to fetch it first.
 	formats *lru[string]
 	flight  singleflight.Group
+
+	verifications, cacheHits, fetches, registryErrors atomic.Uint64
+}
+
+// Stats are a Verifier's counters since it was created, for metrics.
+type Stats struct {
+	// Verifications counts Verify calls for images a policy matched.
+	Verifications uint64
+	// CacheHits counts those answered from cached verdicts, without a
+	// signature fetch.
+	CacheHits uint64
+	// Fetches counts signature fetches from registries (one per digest and
+	// policy revision, shared by concurrent callers).
+	Fetches uint64
+	// RegistryErrors counts verdicts decided by onRegistryError.
+	RegistryErrors uint64
+	// CachedVerdicts is the number of verdicts in the cache.
+	CachedVerdicts int
+}
+
+// Stats returns the verifier's counters.
+func (v *Verifier) Stats() Stats {
+	return Stats{
+		Verifications:  v.verifications.Load(),
+		CacheHits:      v.cacheHits.Load(),
+		Fetches:        v.fetches.Load(),
+		RegistryErrors: v.registryErrors.Load(),
+		CachedVerdicts: v.verdicts.len(),
+	}
 }
 
 // ruleVerdict is the cached outcome of one rule for one digest.
@@ -140,6 +170,7 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 	for _, r := range rules {
 		vd.Policies = append(vd.Policies, r.name)
 	}
+	v.verifications.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, v.opts.Timeout)
 	defer cancel()
 	c := &call{v: v, kc: kc}
@@ -148,7 +179,7 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 		return vd.fail(true, "was not found in its registry", "push the image or correct the reference")
 	}
 	if err != nil {
-		return vd.registryError(rules, ref.Context().RegistryStr(), err)
+		return v.registryError(vd, rules, ref.Context().RegistryStr(), err)
 	}
 	digest := d.DigestStr()
 	vd.Digest = digest
@@ -167,11 +198,14 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 		missing = true
 	}
 	vd.Cached = !missing
-	if missing {
+	if !missing {
+		v.cacheHits.Add(1)
+	} else {
 		// One registry round trip per digest and policy revision, however
 		// many admission requests ask concurrently and however many
 		// authorities the rules name.
 		res, err, _ := v.flight.Do(repo+"@"+digest+"|"+p.revision, func() (any, error) {
+			v.fetches.Add(1)
 			out, err := v.fetchAndEvaluate(ctx, c.puller(), repo, d, rules)
 			if err != nil {
 				return nil, err
@@ -186,7 +220,7 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 			return out, nil
 		})
 		if err != nil {
-			return vd.registryError(rules, ref.Context().RegistryStr(), err)
+			return v.registryError(vd, rules, ref.Context().RegistryStr(), err)
 		}
 		results = res.([]ruleVerdict)
 	}
@@ -368,9 +402,6 @@ func (v *Verifier) secretKey(ctx context.Context, ref *SecretRef) (crypto.Public
 	return k, nil
 }
 
-// CacheLen returns the number of cached verdicts.
-func (v *Verifier) CacheLen() int { return v.verdicts.len() }
-
 // call is the registry state of one Verify call.
 type call struct {
 	v  *Verifier
@@ -433,6 +464,11 @@ func (vd *Verdict) fail(enforced bool, reason, fix string) *Verdict {
 	vd.Reason = fmt.Sprintf("image %q %s", vd.Image, reason)
 	vd.Fix = fix
 	return vd
+}
+
+func (v *Verifier) registryError(vd *Verdict, rules []*rule, registry string, err error) *Verdict {
+	v.registryErrors.Add(1)
+	return vd.registryError(rules, registry, err)
 }
 
 func (vd *Verdict) registryError(rules []*rule, registry string, err error) *Verdict {

@@ -304,6 +304,9 @@ func TestVerifyConcurrentSingleFlight(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if st := v.Stats(); st.Verifications != 16 || st.Fetches < 1 || st.Fetches > 2 || st.CachedVerdicts != 1 {
+		t.Errorf("stats %+v", st)
+	}
 	sigs := 0
 	for _, l := range reg.RequestLog() {
 		if strings.Contains(l, ".sig") {
