@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/agentguard/agentguard/webhook/guardrails"
@@ -121,4 +123,29 @@ func (rv *Reviewer) checkImages(ctx context.Context, e *guardrails.Engine, in *g
 			d.Allowed = false
 		}
 	}
+}
+
+// registerImageMetrics exports the image verifier's counters: how many
+// verifications were answered from the verdict cache, how many needed a
+// registry fetch, and how many were decided by onRegistryError.
+func registerImageMetrics(meter metric.Meter, v *images.Verifier) error {
+	verifications, err := meter.Int64ObservableCounter("agentguard.images.verifications",
+		metric.WithDescription("Image verifications against the bundle's image policy, by result: cached (verdict cache hit), fetched (signatures fetched from the registry) or registry_error."))
+	if err != nil {
+		return err
+	}
+	cached, err := meter.Int64ObservableGauge("agentguard.images.cached_verdicts",
+		metric.WithDescription("Verdicts in the image verifier's cache."))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		st := v.Stats()
+		o.ObserveInt64(verifications, st.CacheHits, metric.WithAttributes(attribute.String("result", "cached")))
+		o.ObserveInt64(verifications, st.Fetches, metric.WithAttributes(attribute.String("result", "fetched")))
+		o.ObserveInt64(verifications, st.RegistryErrors, metric.WithAttributes(attribute.String("result", "registry_error")))
+		o.ObserveInt64(cached, int64(st.CachedVerdicts))
+		return nil
+	}, verifications, cached)
+	return err
 }

@@ -132,6 +132,9 @@ func NewServer(opts Options) (*Server, error) {
 		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1)); err != nil {
 		return nil, err
 	}
+	if err := registerImageMetrics(meter, opts.Images); err != nil {
+		return nil, err
+	}
 	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
 	if cert := opts.Certificate; cert != nil {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) {

@@ -91,21 +91,21 @@ type Verifier struct {
 	formats *lru[string]
 	flight  singleflight.Group
 
-	verifications, cacheHits, fetches, registryErrors atomic.Uint64
+	verifications, cacheHits, fetches, registryErrors atomic.Int64
 }
 
 // Stats are a Verifier's counters since it was created, for metrics.
 type Stats struct {
 	// Verifications counts Verify calls for images a policy matched.
-	Verifications uint64
+	Verifications int64
 	// CacheHits counts those answered from cached verdicts, without a
 	// signature fetch.
-	CacheHits uint64
+	CacheHits int64
 	// Fetches counts signature fetches from registries (one per digest and
 	// policy revision, shared by concurrent callers).
-	Fetches uint64
+	Fetches int64
 	// RegistryErrors counts verdicts decided by onRegistryError.
-	RegistryErrors uint64
+	RegistryErrors int64
 	// CachedVerdicts is the number of verdicts in the cache.
 	CachedVerdicts int
 }
