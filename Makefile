@@ -11,6 +11,7 @@ K8S_VERSION           ?= v1.37.2
 ETCD_VERSION          ?= v3.6.16
 CONTROLLER_GEN_VERSION ?= v0.23.0
 HELM_VERSION          ?= v3.22.0
+PROMTOOL_VERSION      ?= v0.316.0
 COSIGN_VERSION        ?= v2.6.5
 
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -50,7 +51,7 @@ envtest-bins: ## Build kube-apiserver and etcd from source into bin/k8s (cached 
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/build-k8s-bins.sh $(BIN)/k8s
 
 .PHONY: chart-test
-chart-test: envtest-bins $(BIN)/helm ## Test the Helm chart: lint, golden renders (UPDATE=1 rewrites them), dry run and install/uninstall on envtest, own guardrails
+chart-test: envtest-bins $(BIN)/helm $(BIN)/promtool ## Test the Helm chart: lint, golden renders (UPDATE=1 rewrites them), alert rules (promtool), dry run and install/uninstall on envtest, own guardrails
 	$(if $(UPDATE),go test -count=1 -run TestGolden ./test/e2e/chart/ -args -update)
 	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) go test -count=1 ./test/e2e/chart/ ./internal/certrotator/
 
@@ -74,6 +75,10 @@ $(BIN)/cosign:
 
 $(BIN)/helm:
 	hack/install-tool.sh $(BIN) helm helm.sh/helm/v3/cmd/helm $(HELM_VERSION)
+
+# Prometheus v3's Go module versions are v0.3xx (v0.316.0 is Prometheus 3.16).
+$(BIN)/promtool:
+	hack/install-tool.sh $(BIN) promtool github.com/prometheus/prometheus/cmd/promtool $(PROMTOOL_VERSION)
 
 $(BIN)/opa:
 	hack/install-tool.sh $(BIN) opa github.com/open-policy-agent/opa $(OPA_VERSION)
