@@ -31,7 +31,7 @@ run: build ## Run the PDP and the admission webhook on localhost with the defaul
 	  --auth-token-file $(RUN_DIR)/tokens/tokens.yaml --log-format text
 
 .PHONY: test
-test: envtest-bins chromium $(BIN)/helm $(BIN)/cosign ## Run every test (unit, fuzz seeds, envtest against a real kube-apiserver + etcd)
+test: envtest-bins chromium $(BIN)/helm $(BIN)/promtool $(BIN)/cosign ## Run every test (unit, fuzz seeds, envtest against a real kube-apiserver + etcd)
 	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) go test -count=1 $(PKGS)
 
 ##@ Build
@@ -62,7 +62,7 @@ generate: ## Generate the api/ deepcopy code and the CRD manifests in config/crd
 	cp config/crd/*.yaml charts/agentguard/crds/
 
 .PHONY: tools
-tools: $(BIN)/golangci-lint $(BIN)/opa $(BIN)/helm $(BIN)/cosign ## Install pinned tools into bin/
+tools: $(BIN)/golangci-lint $(BIN)/opa $(BIN)/helm $(BIN)/promtool $(BIN)/cosign ## Install pinned tools into bin/
 
 $(BIN)/golangci-lint:
 	hack/install-tool.sh $(BIN) golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint $(GOLANGCI_LINT_VERSION)
