@@ -54,22 +54,24 @@ func (rv *Reviewer) verifyImages(ctx context.Context, e *guardrails.Engine, in *
 	// A pull-secret read failure leaves the verifier's own credentials;
 	// if the registry then refuses, the verdict says so.
 	kc, _ := rv.Images.PodKeychain(ctx, in.Namespace, in.PodSpec)
-	verdicts := map[string]*images.Verdict{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	var unique []string
+	seen := map[string]bool{}
 	for _, r := range refs {
-		if _, ok := verdicts[r.image]; ok {
-			continue
+		if !seen[r.image] {
+			seen[r.image] = true
+			unique = append(unique, r.image)
 		}
-		verdicts[r.image] = nil
-		wg.Go(func() {
-			vd := rv.Images.Verify(ctx, p, r.image, kc)
-			mu.Lock()
-			verdicts[r.image] = vd
-			mu.Unlock()
-		})
+	}
+	results := make([]*images.Verdict, len(unique))
+	var wg sync.WaitGroup
+	for i, img := range unique {
+		wg.Go(func() { results[i] = rv.Images.Verify(ctx, p, img, kc) })
 	}
 	wg.Wait()
+	verdicts := make(map[string]*images.Verdict, len(unique))
+	for i, img := range unique {
+		verdicts[img] = results[i]
+	}
 	return refs, verdicts
 }
 
