@@ -107,7 +107,7 @@ func (rv *Reviewer) checkImages(ctx context.Context, e *guardrails.Engine, in *g
 			id = images.ControlSignature
 			msg = "image " + strconv.Quote(r.image) + " is verified but not pinned by digest, so the node could pull a different image; fix: reference it as " +
 				vd.Pinned + " (agentguard's mutating webhook does this when it runs)"
-			enforced = true
+			enforced = vd.Mode == images.ModeEnforce
 		default:
 			continue
 		}

@@ -49,6 +49,10 @@ type Verdict struct {
 	// Enforced is true when a failure denies the object; false means the
 	// failure is a warning. Meaningless when Allowed.
 	Enforced bool `json:"enforced,omitempty"`
+	// Mode is enforce when at least one matching policy is in enforce
+	// mode, else warn (also for unmatched images). Callers use it for
+	// findings of their own about the image, such as a missing digest pin.
+	Mode Mode `json:"mode,omitempty"`
 	// Policies are the names of the matching policies.
 	Policies []string `json:"policies,omitempty"`
 	// Authorities name, per policy, the authority that satisfied it

@@ -167,8 +167,12 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 		return vd.fail(p.unmatched == ActionDeny, fmt.Sprintf("comes from repository %s, which no image policy covers", repo),
 			"use an image covered by a policy in admission/images.yaml, or add a policy for "+repo)
 	}
+	vd.Mode = ModeWarn
 	for _, r := range rules {
 		vd.Policies = append(vd.Policies, r.name)
+		if r.mode == ModeEnforce {
+			vd.Mode = ModeEnforce
+		}
 	}
 	v.verifications.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, v.opts.Timeout)
