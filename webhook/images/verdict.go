@@ -50,7 +50,7 @@ type Verdict struct {
 	// failure is a warning. Meaningless when Allowed.
 	Enforced bool `json:"enforced,omitempty"`
 	// Mode is enforce when at least one matching policy is in enforce
-	// mode, else warn (also for unmatched images). Callers use it for
+	// mode, else warn; empty for unmatched images. Callers use it for
 	// findings of their own about the image, such as a missing digest pin.
 	Mode Mode `json:"mode,omitempty"`
 	// Policies are the names of the matching policies.
