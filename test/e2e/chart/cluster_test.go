@@ -187,6 +187,7 @@ func installAndUninstall(ctx context.Context, t *testing.T, c *cluster) {
 	}
 	runInstalledServers(ctx, t, c, deps.Items)
 	checkLeastPrivilege(ctx, t, c)
+	checkUpgradeKeepsTLS(ctx, t, c, defaults)
 
 	// What each webhook replica does (serve --cert-rotation); the
 	// certificate the binary issued is current, so this changes nothing.
@@ -348,5 +349,59 @@ func checkLeastPrivilege(ctx context.Context, t *testing.T, c *cluster) {
 		forbidden("list webhook configurations", err)
 		_, err = cs.CoreV1().Pods("team-a").List(ctx, metav1.ListOptions{})
 		forbidden("list pods", err)
+	}
+}
+
+// checkUpgradeKeepsTLS: helm upgrade leaves what the servers wrote (the
+// caBundle, the certificate Secret) and the generated grant signing key.
+func checkUpgradeKeepsTLS(ctx context.Context, t *testing.T, c *cluster, values string) {
+	t.Helper()
+	type state struct{ validating, mutating, cert, grantKey string }
+	read := func() state {
+		vw, err := c.client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mw, err := c.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := c.client.CoreV1().Secrets(namespace).Get(ctx, "agentguard-webhook-tls", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := c.client.CoreV1().Secrets(namespace).Get(ctx, "agentguard-grant-signing-key", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st state
+		for _, w := range vw.Webhooks {
+			st.validating += w.Name + "=" + string(w.ClientConfig.CABundle) + ";"
+		}
+		for _, w := range mw.Webhooks {
+			st.mutating += w.Name + "=" + string(w.ClientConfig.CABundle) + ";"
+		}
+		st.cert = string(cert.Data["tls.crt"]) + string(cert.Data["ca.key"])
+		st.grantKey = string(key.Data["grant-signing-key.pem"])
+		if cert.Data["tls.crt"] == nil || st.grantKey == "" {
+			t.Fatal("certificate Secret or grant signing key empty before the upgrade")
+		}
+		return st
+	}
+	before := read()
+	if out, stderr, err := helm(t, "upgrade", release, chartDir(t), "--namespace", namespace, "--kubeconfig", c.kubeconfig,
+		"-f", values, "--set", "webhook.timeoutSeconds=4", "--set", "logFormat=text"); err != nil {
+		t.Fatalf("helm upgrade: %v\n%s%s", err, out, stderr)
+	}
+	after := read()
+	if before != after {
+		t.Errorf("helm upgrade changed the TLS material or the grant signing key:\nbefore %+v\nafter  %+v", before, after)
+	}
+	vw, err := c.client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *vw.Webhooks[0].TimeoutSeconds; got != 4 {
+		t.Errorf("upgrade not applied: timeoutSeconds %d", got)
 	}
 }
