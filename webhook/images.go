@@ -88,15 +88,34 @@ func (rv *Reviewer) pinImages(ctx context.Context, e *guardrails.Engine, in *gua
 }
 
 // checkImages adds image violations to d: images that fail verification
-// (AG-GEN-004), whose registry failed (AG-GEN-003), or that passed but are
+// (AG-GEN-004), whose registry failed (AG-GEN-003), that passed but are
 // still referenced by tag, so the kubelet could pull something else
-// (AG-GEN-004; the mutating webhook pins them).
+// (AG-GEN-004; the mutating webhook pins them), or that lack the provenance
+// metadata their policy requires (AG-GEN-005).
 func (rv *Reviewer) checkImages(ctx context.Context, e *guardrails.Engine, in *guardrails.Input, d *guardrails.Decision) {
 	refs, verdicts := rv.verifyImages(ctx, e, in)
+	add := func(r imageRef, id, msg string, enforced bool) {
+		mode := e.ModeFor(guardrails.CheckImages, id)
+		if !enforced && mode == guardrails.ModeEnforce {
+			mode = guardrails.ModeWarn
+		}
+		d.Violations = append(d.Violations, guardrails.Violation{
+			ID:      id,
+			Check:   guardrails.CheckImages,
+			Message: "[" + id + "] " + r.kind + " " + strconv.Quote(r.name) + ": " + msg,
+			Mode:    mode,
+		})
+		if mode == guardrails.ModeEnforce {
+			d.Allowed = false
+		}
+	}
 	for _, r := range refs {
 		vd := verdicts[r.image]
 		if vd == nil {
 			continue
+		}
+		if len(vd.MissingProvenance) > 0 {
+			add(r, images.ControlProvenance, vd.ProvenanceMessage(), vd.ProvenanceEnforced)
 		}
 		var id, msg string
 		enforced := vd.Enforced
@@ -111,19 +130,7 @@ func (rv *Reviewer) checkImages(ctx context.Context, e *guardrails.Engine, in *g
 		default:
 			continue
 		}
-		mode := e.ModeFor(guardrails.CheckImages, id)
-		if !enforced && mode == guardrails.ModeEnforce {
-			mode = guardrails.ModeWarn
-		}
-		d.Violations = append(d.Violations, guardrails.Violation{
-			ID:      id,
-			Check:   guardrails.CheckImages,
-			Message: "[" + id + "] " + r.kind + " " + strconv.Quote(r.name) + ": " + msg,
-			Mode:    mode,
-		})
-		if mode == guardrails.ModeEnforce {
-			d.Allowed = false
-		}
+		add(r, id, msg, enforced)
 	}
 }
 

@@ -288,3 +288,39 @@ func TestImagesMode(t *testing.T) {
 		t.Fatalf("got %+v", vs)
 	}
 }
+
+// TestReviewerProvenance: an image lacking the provenance its policy
+// requires is refused with [AG-GEN-005].
+func TestReviewerProvenance(t *testing.T) {
+	t.Parallel()
+	reg := imagestest.NewRegistry(t)
+	key, pemKey := imagestest.NewKey(t)
+	d := reg.PushImageWithMetadata(t, "signed/bot", "v1", nil, map[string]string{"org.opencontainers.image.version": "1"})
+	reg.SignClassic(t, "signed/bot", d, d, key)
+	var k strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(pemKey), "\n") {
+		k.WriteString("        " + l + "\n")
+	}
+	e, err := guardrails.LoadBundleFS(context.Background(), fstest.MapFS{
+		"admission/config.yaml": {Data: []byte("scope: agents\n")},
+		"admission/images.yaml": {Data: []byte("policies:\n- name: p\n  images: [\"" + reg.Host + "/signed/**\"]\n  provenance: {mode: enforce, required: [org.opencontainers.image.source]}\n  authorities:\n  - key:\n      pem: |\n" + k.String())},
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := images.NewVerifier(images.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := &Reviewer{Namespaces: testNamespaces, Images: v}
+	obj, _ := json.Marshal(agentPod(reg.Host + "/signed/bot@" + d))
+	res, err := rv.Validate(context.Background(), e, &Request{Kind: schema.GroupKind{Kind: "Pod"}, Operation: "CREATE", Namespace: "team-a", Object: obj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := imageViolations(res.Decision)
+	if len(vs) != 1 || vs[0].ID != "AG-GEN-005" || vs[0].Mode != guardrails.ModeEnforce ||
+		!strings.HasPrefix(vs[0].Message, `[AG-GEN-005] container "app": image "`) || !strings.Contains(vs[0].Message, "org.opencontainers.image.source") {
+		t.Fatalf("got %+v", vs)
+	}
+}

@@ -44,6 +44,9 @@ type rule struct {
 	authorities []*authority
 	mode        Mode
 	onError     Action
+	// provenance lists the required provenance keys; nil when not checked.
+	provenance     []string
+	provenanceMode Mode
 	// revision identifies the rule's content; verdicts are cached under it.
 	revision string
 }
@@ -182,6 +185,24 @@ func compileRule(ps *PolicySpec, trusted root.TrustedMaterial, readFile func(str
 	case ActionDeny, ActionWarn:
 	default:
 		return nil, fmt.Errorf("onRegistryError %q: want deny or warn", ps.OnRegistryError)
+	}
+	if pv := ps.Provenance; pv != nil {
+		r.provenance = pv.Required
+		if len(r.provenance) == 0 {
+			r.provenance = DefaultProvenance
+		}
+		for _, k := range r.provenance {
+			if strings.TrimSpace(k) == "" {
+				return nil, errors.New("provenance.required: empty key")
+			}
+		}
+		switch r.provenanceMode = pv.Mode; r.provenanceMode {
+		case "":
+			r.provenanceMode = ModeWarn
+		case ModeEnforce, ModeWarn:
+		default:
+			return nil, fmt.Errorf("provenance.mode %q: want enforce or warn", pv.Mode)
+		}
 	}
 	if len(ps.Images) == 0 {
 		return nil, errors.New("images: at least one pattern is required")

@@ -46,6 +46,28 @@ type PolicySpec struct {
 	// cached verdict is fresh: "deny" (default) or "warn" (admit with a
 	// warning; the image stays as written).
 	OnRegistryError Action `json:"onRegistryError,omitempty"`
+	// Provenance, when set, requires provenance metadata on the images
+	// (AG-GEN-005). Default: not checked.
+	Provenance *ProvenanceSpec `json:"provenance,omitempty"`
+}
+
+// ProvenanceSpec requires OCI annotations (on the manifest or index) or
+// image config labels on the images of a policy (AG-GEN-005).
+type ProvenanceSpec struct {
+	// Required are the annotation or label keys that must be present and
+	// non-empty. Default org.opencontainers.image.source, .version,
+	// .revision and .authors.
+	Required []string `json:"required,omitempty"`
+	// Mode is "enforce" (deny images that lack one) or "warn" (default).
+	Mode Mode `json:"mode,omitempty"`
+}
+
+// DefaultProvenance are the keys AG-GEN-005 requires by default.
+var DefaultProvenance = []string{
+	"org.opencontainers.image.source",
+	"org.opencontainers.image.version",
+	"org.opencontainers.image.revision",
+	"org.opencontainers.image.authors",
 }
 
 // AuthoritySpec is one trusted signer: exactly one of Key and Keyless.

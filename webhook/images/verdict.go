@@ -10,6 +10,9 @@ const (
 	// ControlRegistry is reported when the image's registry cannot be
 	// reached or refuses the request.
 	ControlRegistry = "AG-GEN-003"
+	// ControlProvenance is reported when an image lacks the provenance
+	// metadata its policy requires.
+	ControlProvenance = "AG-GEN-005"
 )
 
 // Outcome classifies a Verdict.
@@ -62,6 +65,12 @@ type Verdict struct {
 	Reason string `json:"reason,omitempty"`
 	// Fix says how to make it pass.
 	Fix string `json:"fix,omitempty"`
+	// MissingProvenance lists the provenance keys (AG-GEN-005) a matching
+	// policy requires and the image lacks, whatever the signature outcome.
+	MissingProvenance []string `json:"missingProvenance,omitempty"`
+	// ProvenanceEnforced is true when a policy requiring a missing key is
+	// in enforce mode.
+	ProvenanceEnforced bool `json:"provenanceEnforced,omitempty"`
 	// Cached is true when no registry round trip was made for the
 	// signature check.
 	Cached bool `json:"cached,omitempty"`

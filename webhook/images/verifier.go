@@ -126,6 +126,8 @@ type ruleVerdict struct {
 	ok        bool
 	authority string
 	reason    string
+	// missing are the required provenance keys the image lacks.
+	missing []string
 }
 
 // NewVerifier returns a Verifier.
@@ -214,6 +216,9 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 			if err != nil {
 				return nil, err
 			}
+			if err := checkProvenance(ctx, c.puller(), d, rules, out); err != nil {
+				return nil, err
+			}
 			for i := range rules {
 				ttl := v.opts.TTL
 				if !out[i].ok {
@@ -227,6 +232,16 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, kc authn
 			return v.registryError(vd, rules, ref.Context().RegistryStr(), err)
 		}
 		results = res.([]ruleVerdict)
+	}
+	for i, r := range rules {
+		for _, k := range results[i].missing {
+			if !slices.Contains(vd.MissingProvenance, k) {
+				vd.MissingProvenance = append(vd.MissingProvenance, k)
+			}
+		}
+		if len(results[i].missing) > 0 && r.provenanceMode == ModeEnforce {
+			vd.ProvenanceEnforced = true
+		}
 	}
 	var failed []string
 	enforced := false

@@ -528,3 +528,37 @@ func KeylessTlogBundle(t testing.TB, vs *ca.VirtualSigstore, identity, issuer, r
 	}
 	return marshalBundle(t, pb)
 }
+
+// PushImageWithMetadata pushes a random image with the given manifest
+// annotations and config labels under repo:tag and returns its digest.
+func (r *Registry) PushImageWithMetadata(t testing.TB, repo, tag string, annotations, labels map[string]string) string {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.Config.Labels = labels
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(annotations) > 0 {
+		img = mutate.Annotations(img, annotations).(v1.Image)
+	}
+	ref, err := name.ParseReference(r.Host + "/" + repo + ":" + tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, r.WriteOpts()...); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
