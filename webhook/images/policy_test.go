@@ -51,6 +51,8 @@ func TestParseErrors(t *testing.T) {
 		"no images":           "policies:\n- name: a\n  authorities: [{key: {secretRef: {namespace: a, name: b}}}]\n",
 		"pattern with digest": "policies:\n- name: a\n  images: [\"x@sha256:1\"]\n  authorities: [{key: {secretRef: {namespace: a, name: b}}}]\n",
 		"bad mode":            pol("  mode: audit\n  authorities: [{key: {secretRef: {namespace: a, name: b}}}]\n"),
+		"bad provenance mode": pol("  provenance: {mode: audit}\n  authorities: [{key: {secretRef: {namespace: a, name: b}}}]\n"),
+		"empty provenance key": pol("  provenance: {required: [\" \"]}\n  authorities: [{key: {secretRef: {namespace: a, name: b}}}]\n"),
 		"bad onRegistryError": pol("  onRegistryError: allow\n  authorities: [{key: {secretRef: {namespace: a, name: b}}}]\n"),
 		"key and keyless":     pol("  authorities: [{key: {secretRef: {namespace: a, name: b}}, keyless: {subject: a, issuer: b}}]\n"),
 		"two key sources":     pol("  authorities: [{key: {file: k.pub, secretRef: {namespace: a, name: b}}}]\n"),
