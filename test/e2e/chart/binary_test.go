@@ -20,12 +20,24 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// buildDir holds the binary built by buildAgentguard; TestMain removes it.
+var buildDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
 // buildAgentguard builds the binary once per test run.
 var buildAgentguard = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "agentguard-chart-test-")
 	if err != nil {
 		return "", err
 	}
+	buildDir = dir
 	bin := filepath.Join(dir, "agentguard")
 	_, file, _, _ := runtimeCaller()
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/agentguard")
