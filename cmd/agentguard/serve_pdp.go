@@ -46,7 +46,13 @@ func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Tel
 	if err != nil {
 		return err
 	}
-	svc, err := grants.NewService(grants.Options{Store: store, Engines: p.PDP, Signer: signer, OnEvent: grantAuditor(p.audit)})
+	audit := grantAuditor(p.audit)
+	svc, err := grants.NewService(grants.Options{Store: store, Engines: p.PDP, Signer: signer, OnEvent: func(r *grants.Request, e grants.Event) {
+		// What this replica stored it honours at once, without waiting for
+		// its watch.
+		grants.Apply(live, r)
+		audit(r, e)
+	}})
 	if err != nil {
 		return err
 	}
@@ -56,6 +62,8 @@ func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Tel
 		}
 	}()
 	go grants.Janitor(ctx, store, live, time.Now, time.Minute, svc.EventFunc())
+	health := &grantHealth{}
+	go reconcileGrants(ctx, store, live, health, 15*time.Second, log)
 
 	api, err := authzen.New(authzen.Options{
 		Engines:                      authzen.EngineFunc(p.PDP),
@@ -80,7 +88,13 @@ func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Tel
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]any{"bundle": p.bundles.Status(), "grants": map[string]any{"store": o.grantStore, "live": live.Len()}})
+		gs := health.status(o.grantStore, live)
+		bs := p.bundles.Status()
+		state := "ok"
+		if gs["degraded"] != nil || !bs.Active || bs.ConsecutiveFailures > 0 {
+			state = "degraded"
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": state, "bundle": bs, "grants": gs})
 	})
 	mux.Handle("/", api)
 	srv := &http.Server{

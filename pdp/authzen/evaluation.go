@@ -186,7 +186,9 @@ func (s *Server) markUsed(gid string, d pdp.Decision) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := grants.MarkUsed(ctx, s.opts.GrantStore, gid, "decision:"+d.ID, time.Now(), s.opts.Grants.EventFunc()); err != nil {
-			s.opts.Log.Warn("could not record grant use", "grant", gid, "error", err)
+			// The use is in the decision log either way; a store outage
+			// is reported by /v1/status, not once per decision.
+			s.opts.Log.Debug("could not record grant use on the request", "grant", gid, "error", err)
 		}
 	}()
 }

@@ -247,8 +247,15 @@ func (c *Client) try(ctx context.Context, method, path string, body []byte, idem
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 20 * time.Millisecond
 	bo.MaxInterval = 200 * time.Millisecond
+	// The circuit breaker measures the decision path only: the grant list
+	// and the record upload depend on the grant store and the decision
+	// log, whose outages must not turn working decisions into fallbacks.
+	exec := c.breaker.Execute
+	if path != "/access/v1/evaluation" {
+		exec = func(f func() (*http.Response, error)) (*http.Response, error) { return f() }
+	}
 	return backoff.Retry(ctx, func() ([]byte, error) {
-		resp, err := c.breaker.Execute(func() (*http.Response, error) {
+		resp, err := exec(func() (*http.Response, error) {
 			r, err := c.send(ctx, method, path, body)
 			if err != nil {
 				return nil, err

@@ -350,7 +350,15 @@ func TestConcurrentFlushes(t *testing.T) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.received) != 50 || c.Pending() != 0 {
-		t.Fatalf("PDP received %d records (want 50), %d pending", len(p.received), c.Pending())
+	refunds := 0
+	for _, r := range p.received {
+		if r.Resource.ID == "payments/refund" {
+			refunds++
+		}
+	}
+	// (The create_issue calls may add records of their own while the
+	// circuit is half-open.)
+	if refunds != 50 || c.Pending() != 0 {
+		t.Fatalf("PDP received %d refund records (want 50), %d pending", refunds, c.Pending())
 	}
 }

@@ -335,3 +335,49 @@ func TestCancel(t *testing.T) {
 	_, err = f.svc.Cancel(ctx, triage, r.ID, "again")
 	wantProblem(t, err, http.StatusConflict, grants.ProblemInvalidTaskState)
 }
+
+// TestReconcileRepairsAMissedWatch: changes the watch never delivered are
+// picked up from the store.
+func TestReconcileRepairsAMissedWatch(t *testing.T) {
+	ctx := context.Background()
+	store, err := grants.OpenBolt(filepath.Join(t.TempDir(), "g.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = store.Close() }()
+	now := time.Now()
+	live := pdp.NewGrants()
+	approved := func(id string) *grants.Request {
+		return &grants.Request{ID: id, Principal: grants.UID{Type: "Agent", ID: "a/b"}, CedarAction: grants.UID{Type: "Action", ID: "call_tool"},
+			CedarResource: grants.UID{Type: "Tool", ID: "t"}, Status: grants.StatusApproved, ApprovedUntil: now.Add(time.Hour), CreatedAt: now}
+	}
+	// Missed approval: in the store, not live.
+	if err := store.Create(ctx, approved("missed")); err != nil {
+		t.Fatal(err)
+	}
+	// Missed revocation: live, revoked in the store.
+	gone := approved("revoked")
+	if err := store.Create(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := gone.Grant()
+	live.Put(g)
+	gone.Status = grants.StatusRevoked
+	if err := store.Update(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	// A stale live grant the store does not know at all.
+	live.Put(pdp.Grant{ID: "ghost", Until: now.Add(time.Hour)})
+	if err := grants.Reconcile(ctx, store, live); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := live.Get("missed"); !ok {
+		t.Error("missed approval not applied")
+	}
+	if _, ok := live.Get("revoked"); ok {
+		t.Error("missed revocation not applied")
+	}
+	if _, ok := live.Get("ghost"); ok {
+		t.Error("unknown grant kept")
+	}
+}

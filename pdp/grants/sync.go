@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/agentguard/agentguard/pdp"
@@ -12,13 +13,7 @@ import (
 // anything else leaves it. Every PDP replica runs one, which is how a
 // grant approved through replica A reaches replica B.
 func Sync(ctx context.Context, store Store, live *pdp.Grants) error {
-	return store.Watch(ctx, func(r *Request) {
-		if g, ok := r.Grant(); ok {
-			live.Put(g)
-			return
-		}
-		live.Delete(r.ID)
-	})
+	return store.Watch(ctx, func(r *Request) { Apply(live, r) })
 }
 
 // Grant is the pdp.Grant an approved request yields.
@@ -105,4 +100,57 @@ func MarkUsed(ctx context.Context, store Store, id, actor string, now time.Time,
 		}
 	}
 	return ErrConflict
+}
+
+// Reconcile brings live in line with the store: a backstop for a watch
+// that is slow to resume after an outage (client-go backs off for up to
+// a minute without a word). Requests whose presence in live disagrees with
+// the listing are read again, so that a change the watch delivered after
+// the listing is not undone. It returns the store's error, if any.
+func Reconcile(ctx context.Context, store Store, live *pdp.Grants) error {
+	rs, err := store.List(ctx, Filter{Status: []Status{StatusApproved}})
+	if err != nil {
+		return err
+	}
+	listed := map[string]bool{}
+	for _, r := range rs {
+		listed[r.ID] = true
+		if _, ok := live.Get(r.ID); !ok {
+			refresh(ctx, store, live, r.ID)
+		}
+	}
+	for _, id := range live.IDs() {
+		if !listed[id] {
+			refresh(ctx, store, live, id)
+		}
+	}
+	return nil
+}
+
+// refresh reads one request again and applies what it says now.
+func refresh(ctx context.Context, store Store, live *pdp.Grants, id string) {
+	r, err := store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		live.Delete(id)
+		return
+	}
+	if err != nil {
+		return
+	}
+	if g, ok := r.Grant(); ok {
+		live.Put(g)
+	} else {
+		live.Delete(id)
+	}
+}
+
+// Apply puts an approved request into live and takes any other out: for a
+// replica to honour what it has just stored itself without waiting for its
+// watch.
+func Apply(live *pdp.Grants, r *Request) {
+	if g, ok := r.Grant(); ok {
+		live.Put(g)
+		return
+	}
+	live.Delete(r.ID)
 }
