@@ -97,7 +97,7 @@ func provenanceFix(missing []string) string {
 // ProvenanceMessage is the AG-GEN-005 message for a verdict with missing
 // provenance keys (without the control ID): what is missing and how to fix
 // it.
-func (v *Verdict) ProvenanceMessage() string {
-	return "image " + strconv.Quote(v.Image) + " lacks provenance metadata " + strings.Join(v.MissingProvenance, ", ") +
-		"; fix: " + provenanceFix(v.MissingProvenance)
+func (vd *Verdict) ProvenanceMessage() string {
+	return "image " + strconv.Quote(vd.Image) + " lacks provenance metadata " + strings.Join(vd.MissingProvenance, ", ") +
+		"; fix: " + provenanceFix(vd.MissingProvenance)
 }

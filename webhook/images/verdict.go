@@ -1,6 +1,9 @@
 package images
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Control IDs reported by this package.
 const (
@@ -77,8 +80,8 @@ type Verdict struct {
 }
 
 // ID is the control ID a failing verdict is reported under.
-func (v *Verdict) ID() string {
-	if v.Outcome == RegistryError {
+func (vd *Verdict) ID() string {
+	if vd.Outcome == RegistryError {
 		return ControlRegistry
 	}
 	return ControlSignature
@@ -86,12 +89,59 @@ func (v *Verdict) ID() string {
 
 // Message is the violation message without the control ID: the image, why
 // it failed and how to fix it. The caller prefixes the container.
-func (v *Verdict) Message() string {
+func (vd *Verdict) Message() string {
 	var b strings.Builder
-	b.WriteString(v.Reason)
-	if v.Fix != "" {
+	b.WriteString(vd.Reason)
+	if vd.Fix != "" {
 		b.WriteString("; fix: ")
-		b.WriteString(v.Fix)
+		b.WriteString(vd.Fix)
 	}
 	return b.String()
+}
+
+func (vd *Verdict) fail(enforced bool, reason, fix string) *Verdict {
+	if vd.Outcome == Verified {
+		vd.Outcome = Failed
+	}
+	vd.Allowed = false
+	vd.Enforced = enforced
+	vd.Reason = fmt.Sprintf("image %q %s", vd.Image, reason)
+	vd.Fix = fix
+	return vd
+}
+
+func (v *Verifier) registryError(vd *Verdict, rules []*rule, registry string, err error) *Verdict {
+	v.registryErrors.Add(1)
+	return vd.registryError(rules, registry, err)
+}
+
+func (vd *Verdict) registryError(rules []*rule, registry string, err error) *Verdict {
+	vd.Outcome = RegistryError
+	enforced := false
+	for _, r := range rules {
+		enforced = enforced || r.onError == ActionDeny
+	}
+	return vd.fail(enforced, fmt.Sprintf("could not be verified because registry %s failed: %v (no fresh cached verdict)", registry, sanitize(err)),
+		fmt.Sprintf("make %s reachable and check the pod's imagePullSecrets, then retry; %s decides with onRegistryError in admission/images.yaml", registry, policyList(rules)))
+}
+
+// sanitize shortens an error for a message; ggcr errors never carry
+// credentials, but they can carry whole response bodies.
+func sanitize(err error) string {
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+func policyList(rules []*rule) string {
+	names := make([]string, len(rules))
+	for i, r := range rules {
+		names[i] = r.name
+	}
+	if len(names) == 1 {
+		return "policy " + names[0]
+	}
+	return "policies " + strings.Join(names, ", ")
 }
