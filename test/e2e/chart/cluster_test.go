@@ -156,6 +156,10 @@ func TestCluster(t *testing.T) {
 	t.Run("install and uninstall", func(t *testing.T) {
 		installAndUninstall(ctx, t, c)
 	})
+
+	t.Run("conformance", func(t *testing.T) {
+		checkConformance(ctx, t, c)
+	})
 }
 
 func installAndUninstall(ctx context.Context, t *testing.T, c *cluster) {
