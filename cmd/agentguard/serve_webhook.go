@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentguard/agentguard/internal/telemetry"
 	"github.com/agentguard/agentguard/webhook"
+	"github.com/agentguard/agentguard/webhook/images"
 )
 
 // runWebhook runs the admission webhook until ctx ends.
@@ -47,6 +48,11 @@ func runWebhook(ctx context.Context, o *serveOptions, p *process, tel *telemetry
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
 		opts.Namespaces = webhook.NewClusterNamespaces(client, 0)
+		// Image signatures: pods' imagePullSecrets and keys kept in
+		// Secrets are read from the cluster.
+		if opts.Images, err = images.NewVerifier(images.Options{Secrets: images.NewClusterSecrets(client)}); err != nil {
+			return fmt.Errorf("image verifier: %w", err)
+		}
 	}
 	srv, err := webhook.NewServer(opts)
 	if err != nil {

@@ -62,6 +62,12 @@ func WriteBundle(dir, policiesDir string, w *Workload) (string, error) {
 	if err := os.WriteFile(filepath.Join(pdpDir, "entities.json"), b, 0o644); err != nil {
 		return "", err
 	}
+	// Every bundle names itself in a .manifest (the server refuses one
+	// without).
+	manifest := `{"name": "loadgen", "revision": "1", "roots": ["pdp"]}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, ".manifest"), []byte(manifest), 0o644); err != nil {
+		return "", err
+	}
 	return dir, nil
 }
 
