@@ -6,6 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/agentguard/agentguard/internal/telemetry"
 	"github.com/agentguard/agentguard/pdp"
 	"github.com/agentguard/agentguard/pdp/grants"
 )
@@ -69,4 +72,17 @@ func reconcileGrants(ctx context.Context, store grants.Store, live *pdp.Grants, 
 		case <-t.C:
 		}
 	}
+}
+
+// registerGrantMetrics exposes agentguard_grants_live: the approved grants
+// this replica holds (expired ones leave within a minute).
+func registerGrantMetrics(tel *telemetry.Telemetry, live *pdp.Grants) error {
+	m := tel.MeterProvider.Meter("github.com/agentguard/agentguard/cmd/agentguard")
+	_, err := m.Int64ObservableGauge("agentguard.grants.live",
+		metric.WithDescription("Approved just-in-time grants held by this PDP replica."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(live.Len()))
+			return nil
+		}))
+	return err
 }

@@ -63,6 +63,9 @@ func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Tel
 	}()
 	go grants.Janitor(ctx, store, live, time.Now, time.Minute, svc.EventFunc())
 	health := &grantHealth{}
+	if err := registerGrantMetrics(tel, live); err != nil {
+		return err
+	}
 	go reconcileGrants(ctx, store, live, health, 15*time.Second, log)
 
 	api, err := authzen.New(authzen.Options{
