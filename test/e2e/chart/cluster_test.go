@@ -2,11 +2,9 @@ package chart
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,9 +20,9 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/agentguard/agentguard/internal/certrotator"
+	"github.com/agentguard/agentguard/internal/testenv"
 )
 
 // cluster is a kube-apiserver + etcd (envtest) with the chart's CRDs and
@@ -39,31 +37,8 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: build kube-apiserver and etcd with `make envtest-bins` and run the tests with `make test` " +
-			"(or export KUBEBUILDER_ASSETS=$PWD/bin/k8s)")
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
-			t.Fatalf("KUBEBUILDER_ASSETS=%s has no %s (run `make envtest-bins`): %v", assets, bin, err)
-		}
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory:    assets,
-		ControlPlaneStartTimeout: 2 * time.Minute,
-		CRDDirectoryPaths:        []string{filepath.Join(chartDir(t), "crds"), filepath.Join("testdata", "crds")},
-		ErrorIfCRDPathMissing:    true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start envtest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Logf("stop envtest: %v", err)
-		}
-	})
+	_, cfg := testenv.Start(t, filepath.Join(chartDir(t), "crds"), filepath.Join("testdata", "crds"))
+	var err error
 	c := &cluster{cfg: cfg}
 	if c.client, err = kubernetes.NewForConfig(cfg); err != nil {
 		t.Fatal(err)
