@@ -28,10 +28,14 @@ func newRootCmd() *cobra.Command {
 		Short: "Guardrails for AI agents on Kubernetes: admission webhook and tool-call PDP",
 		Long: `agentguard guards AI agent workloads on Kubernetes.
 
-  serve    run the policy decision point (AuthZEN 1.0) and/or the admission webhook
-  admit    evaluate Kubernetes manifests offline, as the webhook would
-  bundle   build, test, sign, verify and distribute policy bundles
-  version  print the version`,
+  serve        run the policy decision point (AuthZEN 1.0) and/or the admission webhook
+  admit        evaluate Kubernetes manifests offline, as the webhook would
+  check        ask the PDP about one call, as a PEP would (exit 0 allow, 1 deny, 2 error)
+  bundle       build, test, sign, verify and distribute policy bundles
+  audit        verify and read the tamper-evident decision log
+  conformance  check a cluster and a PDP against the controls catalog
+  dev          local development helpers (dev tokens)
+  version      print the version`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
