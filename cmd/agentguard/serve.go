@@ -65,11 +65,16 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Short: "Run the policy decision point and/or the admission webhook",
 		Long: `Run the policy decision point (AuthZEN 1.0 API, Cedar policies) and/or the
 admission webhook (validating + mutating) with the bundle given by --bundle.
-With neither --pdp nor --webhook, both run.
+With neither --pdp nor --webhook, both run; both switch to a new bundle together,
+and only after its signature verifies (--bundle-pubkey) and it compiles.
 
 The PDP serves POST /access/v1/evaluation, POST /access/v1/evaluations,
-GET /.well-known/authzen-configuration, /healthz, /readyz and /metrics on --pdp-addr.
-Traces are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
+GET /.well-known/authzen-configuration, the access request API under
+/access/v1/requests and /access/v1/grants, /v1/status, /healthz, /readyz and
+/metrics on --pdp-addr. Callers must authenticate (--auth-kubernetes,
+--auth-token-file or SPIFFE mTLS). Every decision goes to the decision log in
+--data-dir. Traces and log records are exported over OTLP when
+OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !o.pdp && !o.webhook {
