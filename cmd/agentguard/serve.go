@@ -24,8 +24,9 @@ type serveOptions struct {
 	webhook bool
 	bundle  string
 
-	auditDir string
-	auditKey string
+	auditDir    string
+	auditKey    string
+	decisionLog bool
 
 	bundlePubKeys            []string
 	insecureSkipBundleVerify bool
@@ -91,6 +92,7 @@ OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
 	f.BoolVar(&o.pdp, "pdp", false, "run the policy decision point")
 	f.BoolVar(&o.webhook, "webhook", false, "run the admission webhook")
 	f.StringVar(&o.bundle, "bundle", "policies/", "bundle source: a directory (watched), a .tar.gz file, https://... or oci://...")
+	f.BoolVar(&o.decisionLog, "decision-log", true, "keep the tamper-evident decision log; false drops every record (only for measurements: the log is what audits rely on)")
 	f.StringVar(&o.auditDir, "audit-dir", "", "directory of the tamper-evident decision log (default: <data-dir>/audit)")
 	f.StringVar(&o.auditKey, "audit-key", "", "Ed25519 private key (PEM) that signs the decision log's checkpoints (default: generated once in --data-dir; its public key is written beside it for 'agentguard audit verify')")
 	f.StringArrayVar(&o.bundlePubKeys, "bundle-pubkey", nil, "PEM public key that bundle signatures must verify against (repeatable)")
@@ -165,10 +167,17 @@ func runServe(parent context.Context, o *serveOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if p.audit, err = openAudit(o, tel, log); err != nil {
-		return err
+	if o.decisionLog {
+		if p.audit, err = openAudit(o, tel, log); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("the decision log is off (--decision-log=false): decisions leave no tamper-evident record")
 	}
 	defer func() {
+		if p.audit == nil {
+			return
+		}
 		if err := p.audit.Close(); err != nil {
 			log.Error("closing the decision log", "error", err)
 		}

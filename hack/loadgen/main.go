@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -50,6 +51,8 @@ type options struct {
 	client      string
 	timeout     time.Duration
 	keep        bool
+	// agentguardArgs are extra `agentguard serve` arguments.
+	agentguardArgs string
 }
 
 func parseFlags() (options, error) {
@@ -70,6 +73,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.client, "client", "raw", "HTTP client: raw (a minimal keep-alive HTTP/1.1 client, half the CPU of net/http, which the servers need on a small machine) or nethttp (net/http Transport)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for the whole run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the generated files and server logs (their directory is printed)")
+	flag.StringVar(&o.agentguardArgs, "agentguard-args", "", "extra arguments for `agentguard serve`, space separated (e.g. \"--decision-log=false\" to compare without the decision log, which OPA does not keep by default)")
 	flag.Parse()
 	switch {
 	case flag.NArg() > 0:
@@ -135,8 +139,9 @@ func bench(ctx context.Context, o options) (int, error) {
 		// compared with: the benchmark measures decisions. The decision log
 		// stays on, as in production.
 		srv, err := startServer(ctx, "agentguard", addr, "/readyz", dir, time.Minute, o.agentguard,
-			"serve", "--pdp", "--pdp-addr", addr, "--bundle", bundle, "--log-level", "warn",
-			"--insecure-allow-unauthenticated", "--insecure-skip-bundle-verify", "--data-dir", filepath.Join(dir, "state"))
+			append([]string{"serve", "--pdp", "--pdp-addr", addr, "--bundle", bundle, "--log-level", "warn"},
+				append([]string{"--insecure-allow-unauthenticated", "--insecure-skip-bundle-verify", "--data-dir", filepath.Join(dir, "state")},
+					strings.Fields(o.agentguardArgs)...)...)...)
 		if err != nil {
 			return 0, err
 		}
