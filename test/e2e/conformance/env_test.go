@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"runtime"
@@ -13,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -124,77 +121,11 @@ func bundleDir(t *testing.T) string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "policies")
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testenv.FreePort(t) }
 
-// exemptSelector keeps the webhooks away from the namespaces that must keep
-// working when agentguard is down.
-var exemptSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-	Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
-	Values: []string{"kube-system", "agentguard-system"},
-}}}
-
-func webhookRules(ops ...admissionregistrationv1.OperationType) []admissionregistrationv1.RuleWithOperations {
-	rule := func(group, version string, resources ...string) admissionregistrationv1.RuleWithOperations {
-		return admissionregistrationv1.RuleWithOperations{Operations: ops, Rule: admissionregistrationv1.Rule{
-			APIGroups: []string{group}, APIVersions: []string{version}, Resources: resources,
-		}}
-	}
-	return []admissionregistrationv1.RuleWithOperations{
-		rule("", "v1", "pods", "pods/ephemeralcontainers"),
-		rule("apps", "v1", "deployments", "statefulsets", "daemonsets", "replicasets"),
-		rule("batch", "v1", "jobs", "cronjobs"),
-	}
-}
-
-// registerWebhooks creates the Mutating- and ValidatingWebhookConfiguration
-// pointing at wp, as the Helm chart does for the in-cluster Service.
+// registerWebhooks registers wp as the chart would (see testenv).
 func registerWebhooks(ctx context.Context, t *testing.T, c *cluster, wp *webhookProcess) {
-	t.Helper()
-	none := admissionregistrationv1.SideEffectClassNone
-	fail := admissionregistrationv1.Fail
-	timeout := int32(5)
-	ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
-	equivalent := admissionregistrationv1.Equivalent
-	cc := func(path string) admissionregistrationv1.WebhookClientConfig {
-		u := wp.url + path
-		return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: wp.caPEM}
-	}
-	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "agentguard"},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name: "mutate.agentguard.io", ClientConfig: cc("/mutate"),
-			Rules:       webhookRules(admissionregistrationv1.Create, admissionregistrationv1.Update),
-			SideEffects: &none, FailurePolicy: &fail, TimeoutSeconds: &timeout, MatchPolicy: &equivalent,
-			NamespaceSelector: exemptSelector, ReinvocationPolicy: &ifNeeded, AdmissionReviewVersions: []string{"v1"},
-		}},
-	}
-	nsRule := admissionregistrationv1.RuleWithOperations{
-		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-		Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"namespaces", "secrets"}},
-	}
-	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "agentguard"},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name: "validate.agentguard.io", ClientConfig: cc("/validate"),
-			Rules:       append(webhookRules(admissionregistrationv1.Create, admissionregistrationv1.Update), nsRule),
-			SideEffects: &none, FailurePolicy: &fail, TimeoutSeconds: &timeout, MatchPolicy: &equivalent,
-			NamespaceSelector: exemptSelector, AdmissionReviewVersions: []string{"v1"},
-		}},
-	}
-	if _, err := c.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create MutatingWebhookConfiguration: %v", err)
-	}
-	if _, err := c.client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, vwc, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create ValidatingWebhookConfiguration: %v", err)
-	}
+	testenv.RegisterWebhooks(ctx, t, c.client, wp.url, wp.caPEM)
 }
 
 func must(t *testing.T, err error, what string, args ...any) {
