@@ -6,6 +6,7 @@ package testenv
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,16 +32,23 @@ func Assets(t testing.TB) string {
 	return assets
 }
 
-// Start starts a kube-apiserver and etcd with the CRDs in crdDirs
-// installed, and stops them when the test ends.
-func Start(t testing.TB, crdDirs ...string) (*envtest.Environment, *rest.Config) {
+// Environment returns an envtest environment (not started) for the
+// binaries in KUBEBUILDER_ASSETS with the CRDs in crdDirs.
+func Environment(t testing.TB, crdDirs ...string) *envtest.Environment {
 	t.Helper()
-	env := &envtest.Environment{
+	return &envtest.Environment{
 		BinaryAssetsDirectory:    Assets(t),
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		CRDDirectoryPaths:        crdDirs,
 		ErrorIfCRDPathMissing:    len(crdDirs) > 0,
 	}
+}
+
+// Start starts a kube-apiserver and etcd with the CRDs in crdDirs
+// installed, and stops them when the test ends.
+func Start(t testing.TB, crdDirs ...string) (*envtest.Environment, *rest.Config) {
+	t.Helper()
+	env := Environment(t, crdDirs...)
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("start kube-apiserver + etcd (envtest): %v", err)
@@ -51,4 +59,42 @@ func Start(t testing.TB, crdDirs ...string) (*envtest.Environment, *rest.Config)
 		}
 	})
 	return env, cfg
+}
+
+// Shared is a kube-apiserver + etcd that a whole test package shares:
+// started by the first test that needs it, stopped by TestMain with Stop.
+// Unit tests in the package never wait for it.
+type Shared struct {
+	once sync.Once
+	env  *envtest.Environment
+	cfg  *rest.Config
+	err  error
+}
+
+// Start starts the shared control plane with the CRDs in crdDirs on first
+// use and returns a copy of its admin config.
+func (s *Shared) Start(t testing.TB, crdDirs ...string) *rest.Config {
+	t.Helper()
+	env := Environment(t, crdDirs...)
+	s.once.Do(func() {
+		if s.cfg, s.err = env.Start(); s.err == nil {
+			s.env = env
+		}
+	})
+	if s.err != nil {
+		t.Fatalf("start kube-apiserver + etcd (envtest): %v", s.err)
+	}
+	return rest.CopyConfig(s.cfg)
+}
+
+// Env is the started environment (for AddUser and the like); nil before
+// Start.
+func (s *Shared) Env() *envtest.Environment { return s.env }
+
+// Stop stops the control plane if it was started; call it from TestMain.
+func (s *Shared) Stop() error {
+	if s.env == nil {
+		return nil
+	}
+	return s.env.Stop()
 }

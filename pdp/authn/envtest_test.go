@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,27 +21,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/agentguard/agentguard/internal/testenv"
 	"github.com/agentguard/agentguard/pdp/authn"
 )
 
 // The kube-apiserver + etcd are started once for the package, on first use,
-// and stopped by TestMain; unit tests never wait for them.
-var cluster struct {
-	once   sync.Once
-	env    *envtest.Environment
-	cfg    *rest.Config
-	client kubernetes.Interface
-	err    error
-}
+// and stopped by TestMain; unit tests never wait for them. envtest
+// configures --service-account-issuer, -key-file and -signing-key-file,
+// which TokenRequest and TokenReview need.
+var cluster testenv.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if cluster.env != nil {
-		if err := cluster.env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-		}
+	if err := cluster.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
 	}
 	os.Exit(code)
 }
@@ -51,33 +44,12 @@ func TestMain(m *testing.M) {
 // needed. KUBEBUILDER_ASSETS must name the kube-apiserver and etcd binaries.
 func startCluster(t *testing.T) (*rest.Config, kubernetes.Interface) {
 	t.Helper()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: build kube-apiserver and etcd with `make envtest-bins` and run the tests with `make test` " +
-			"(or export KUBEBUILDER_ASSETS=$PWD/bin/k8s)")
+	cfg := cluster.Start(t)
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	cluster.once.Do(func() {
-		for _, bin := range []string{"kube-apiserver", "etcd"} {
-			if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
-				cluster.err = fmt.Errorf("KUBEBUILDER_ASSETS=%s has no %s (run `make envtest-bins`): %w", assets, bin, err)
-				return
-			}
-		}
-		// envtest configures --service-account-issuer, -key-file and
-		// -signing-key-file, which TokenRequest and TokenReview need.
-		env := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 2 * time.Minute}
-		cfg, err := env.Start()
-		if err != nil {
-			cluster.err = fmt.Errorf("start envtest: %w", err)
-			return
-		}
-		cluster.env, cluster.cfg = env, cfg
-		cluster.client, cluster.err = kubernetes.NewForConfig(cfg)
-	})
-	if cluster.err != nil {
-		t.Fatal(cluster.err)
-	}
-	return rest.CopyConfig(cluster.cfg), cluster.client
+	return cfg, client
 }
 
 const pdpAudience = "agentguard-pdp"

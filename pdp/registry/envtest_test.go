@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,58 +16,31 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/agentguard/agentguard/internal/testenv"
 	"github.com/agentguard/agentguard/pdp/authn"
 	"github.com/agentguard/agentguard/pdp/registry"
 )
 
 // The kube-apiserver + etcd are started once for the package, on first use,
 // and stopped by TestMain; unit tests never wait for them.
-var cluster struct {
-	once   sync.Once
-	env    *envtest.Environment
-	client kubernetes.Interface
-	err    error
-}
+var cluster testenv.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if cluster.env != nil {
-		if err := cluster.env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-		}
+	if err := cluster.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
 	}
 	os.Exit(code)
 }
 
 func startCluster(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: build kube-apiserver and etcd with `make envtest-bins` and run the tests with `make test` " +
-			"(or export KUBEBUILDER_ASSETS=$PWD/bin/k8s)")
+	client, err := kubernetes.NewForConfig(cluster.Start(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	cluster.once.Do(func() {
-		for _, bin := range []string{"kube-apiserver", "etcd"} {
-			if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
-				cluster.err = fmt.Errorf("KUBEBUILDER_ASSETS=%s has no %s (run `make envtest-bins`): %w", assets, bin, err)
-				return
-			}
-		}
-		env := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 2 * time.Minute}
-		cfg, err := env.Start()
-		if err != nil {
-			cluster.err = fmt.Errorf("start envtest: %w", err)
-			return
-		}
-		cluster.env = env
-		cluster.client, cluster.err = kubernetes.NewForConfig(cfg)
-	})
-	if cluster.err != nil {
-		t.Fatal(cluster.err)
-	}
-	return cluster.client
+	return client
 }
 
 func defaultSchema(t *testing.T) []byte {

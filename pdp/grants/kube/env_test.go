@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,67 +16,36 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/agentguard/agentguard/internal/testenv"
 	"github.com/agentguard/agentguard/pdp/grants"
 )
 
-// The shared cluster: a kube-apiserver and etcd with the AgentGrant CRD
-// installed, started by the first test that needs it and stopped by
-// TestMain.
-var shared struct {
-	once sync.Once
-	env  *envtest.Environment
-	cfg  *rest.Config
-	err  error
-}
+// shared is a kube-apiserver and etcd with the AgentGrant CRD installed,
+// started by the first test that needs it and stopped by TestMain.
+var shared testenv.Shared
+
+var crdDir = filepath.Join("..", "..", "..", "config", "crd")
 
 func TestMain(m *testing.M) {
 	// envtest logs through controller-runtime's logger; the store does not.
 	ctrllog.SetLogger(logr.Discard())
 	code := m.Run()
-	if shared.env != nil {
-		if err := shared.env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop envtest:", err)
-		}
+	if err := shared.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop envtest:", err)
 	}
 	os.Exit(code)
 }
 
-// newEnv returns an envtest environment with the checked-in CRDs. The
-// binaries come from KUBEBUILDER_ASSETS, which `make test` sets.
+// newEnv returns an envtest environment (not started) with the CRDs.
 func newEnv(t *testing.T) *envtest.Environment {
 	t.Helper()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: build kube-apiserver and etcd with `make envtest-bins` and run the tests with `make test` " +
-			"(or export KUBEBUILDER_ASSETS=$PWD/bin/k8s)")
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
-			t.Fatalf("KUBEBUILDER_ASSETS=%s has no %s (run `make envtest-bins`): %v", assets, bin, err)
-		}
-	}
-	return &envtest.Environment{
-		BinaryAssetsDirectory:    assets,
-		ControlPlaneStartTimeout: 2 * time.Minute,
-		CRDDirectoryPaths:        []string{filepath.Join("..", "..", "..", "config", "crd")},
-		ErrorIfCRDPathMissing:    true,
-	}
+	return testenv.Environment(t, crdDir)
 }
 
 // cluster returns the shared cluster's config.
 func cluster(t *testing.T) *rest.Config {
 	t.Helper()
-	env := newEnv(t)
-	shared.once.Do(func() {
-		shared.cfg, shared.err = env.Start()
-		if shared.err == nil {
-			shared.env = env
-		}
-	})
-	if shared.err != nil {
-		t.Fatalf("start envtest: %v", shared.err)
-	}
-	return rest.CopyConfig(shared.cfg)
+	return shared.Start(t, crdDir)
 }
 
 // namespace creates a fresh namespace, so each test's store starts empty.

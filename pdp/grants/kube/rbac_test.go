@@ -40,7 +40,7 @@ func documentedVerbs(t *testing.T) []string {
 func pdpUser(t *testing.T) *rest.Config {
 	t.Helper()
 	cluster(t)
-	u, err := shared.env.AddUser(envtest.User{Name: "system:serviceaccount:agentguard-system:agentguard-pdp"}, nil)
+	u, err := shared.Env().AddUser(envtest.User{Name: "system:serviceaccount:agentguard-system:agentguard-pdp"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
