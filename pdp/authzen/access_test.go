@@ -1,22 +1,17 @@
 package authzen_test
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/agentguard/agentguard/pdp"
+	"github.com/agentguard/agentguard/internal/pdptest"
 	"github.com/agentguard/agentguard/pdp/authn"
 	"github.com/agentguard/agentguard/pdp/authzen"
-	"github.com/agentguard/agentguard/pdp/grants"
 )
 
 // authServer is a PDP with static-token authentication and the access
@@ -30,61 +25,20 @@ type authServer struct {
 func newAuthServer(t *testing.T) *authServer {
 	t.Helper()
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	as := &authServer{tokens: map[string]string{}, now: &now}
-	var file strings.Builder
-	for name, p := range map[string][2]string{
-		"triage":  {"Agent", "acme-agents/triage"},
-		"sales":   {"Agent", "globex-agents/sales"},
-		"gateway": {"Agent", "acme-gateway/mcp-gateway"},
-		"alice":   {"User", "alice@acme.example"},
-		"bob":     {"User", "bob@acme.example"},
-	} {
-		tok, err := authn.NewToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		as.tokens[name] = tok
-		fmt.Fprintf(&file, "- sha256: %s\n  principal: {type: %s, id: %q}\n", authn.HashToken(tok), p[0], p[1])
-	}
-	static, err := authn.ParseStaticTokens([]byte(file.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	live := pdp.NewGrants()
-	src, err := pdp.ReadDir("../../policies")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := pdp.New(src, pdp.Options{Grants: live, Now: func() time.Time { return *as.now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := grants.OpenBolt(filepath.Join(t.TempDir(), "g.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	signer, err := grants.NewSigner(key, "k", "https://pdp.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	engines := func() *pdp.Engine { return eng }
-	svc, err := grants.NewService(grants.Options{Store: store, Engines: engines, Signer: signer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = grants.Sync(ctx, store, live) }()
-	s, err := authzen.New(authzen.Options{
-		Engines: authzen.EngineFunc(engines), Authenticator: static,
-		Grants: svc, GrantStore: store, Signer: signer, BaseURL: "https://pdp.test",
+	as := &authServer{now: &now}
+	var static *authn.StaticTokens
+	as.tokens, static = pdptest.Tokens(t, map[string]authn.StaticPrincipal{
+		"triage":  {Type: "Agent", ID: "acme-agents/triage"},
+		"sales":   {Type: "Agent", ID: "globex-agents/sales"},
+		"gateway": {Type: "Agent", ID: "acme-gateway/mcp-gateway"},
+		"alice":   {Type: "User", ID: "alice@acme.example"},
+		"bob":     {Type: "User", ID: "bob@acme.example"},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	as.h = s
+	p := pdptest.New(t, pdptest.Options{
+		Bundle: "../../policies", Now: func() time.Time { return *as.now }, Issuer: "https://pdp.test",
+		Server: authzen.Options{Authenticator: static, BaseURL: "https://pdp.test"},
+	})
+	as.h = p.Handler
 	return as
 }
 

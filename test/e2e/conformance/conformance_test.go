@@ -2,8 +2,6 @@ package conformance
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -22,11 +20,10 @@ import (
 	"github.com/agentguard/agentguard/audit"
 	"github.com/agentguard/agentguard/conformance"
 	"github.com/agentguard/agentguard/conformance/report"
+	"github.com/agentguard/agentguard/internal/pdptest"
 	"github.com/agentguard/agentguard/internal/telemetry"
-	"github.com/agentguard/agentguard/pdp"
 	"github.com/agentguard/agentguard/pdp/authn"
 	"github.com/agentguard/agentguard/pdp/authzen"
-	"github.com/agentguard/agentguard/pdp/grants"
 )
 
 // strictBundle copies the default bundle with registered agents required,
@@ -83,54 +80,16 @@ func strictConfig(data []byte) ([]byte, error) {
 // triage agent (autonomous) and the assistant agent (user-delegated).
 func startPDP(t *testing.T, tel *telemetry.Telemetry, log *audit.Log) (string, string, string) {
 	t.Helper()
-	var tokens []string
-	var file strings.Builder
-	for _, id := range []string{"acme-agents/triage", "acme-agents/assistant"} {
-		tok, err := authn.NewToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens = append(tokens, tok)
-		fmt.Fprintf(&file, "- sha256: %s\n  principal: {type: Agent, id: %q}\n", authn.HashToken(tok), id)
-	}
-	static, err := authn.ParseStaticTokens([]byte(file.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	live := pdp.NewGrants()
-	eng, err := pdp.Load(bundleDir(t), pdp.Options{Grants: live})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := grants.OpenBolt(filepath.Join(t.TempDir(), "grants.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	signer, err := grants.NewSigner(key, "k1", "agentguard-pdp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	engines := func() *pdp.Engine { return eng }
-	svc, err := grants.NewService(grants.Options{Store: store, Engines: engines, Signer: signer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = grants.Sync(ctx, store, live) }()
-	api, err := authzen.New(authzen.Options{
-		Engines: authzen.EngineFunc(engines), Authenticator: static,
-		Grants: svc, GrantStore: store, Signer: signer,
-		MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler(), Audit: log,
+	tokens, static := pdptest.Tokens(t, map[string]authn.StaticPrincipal{
+		"triage":    {Type: "Agent", ID: "acme-agents/triage"},
+		"assistant": {Type: "Agent", ID: "acme-agents/assistant"},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := pdptest.New(t, pdptest.Options{Bundle: bundleDir(t), Server: authzen.Options{
+		Authenticator: static, MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler(), Audit: log,
+	}}).Handler
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return srv.URL, tokens[0], tokens[1]
+	return srv.URL, tokens["triage"], tokens["assistant"]
 }
 
 // decisionLog opens the PDP's decision log; it returns the log, its

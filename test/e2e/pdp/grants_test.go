@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/agentguard/agentguard/internal/pdptest"
 	"github.com/agentguard/agentguard/internal/testenv"
 	"github.com/agentguard/agentguard/pdp"
 	"github.com/agentguard/agentguard/pdp/authn"
@@ -61,39 +62,18 @@ func startEnv(t *testing.T) (*envtest.Environment, *kubernetes.Clientset) {
 
 func startReplica(t *testing.T, env *envtest.Environment, cs *kubernetes.Clientset, clk *clock, key ed25519.PrivateKey, static *authn.StaticTokens) *replica {
 	t.Helper()
-	live := pdp.NewGrants()
-	eng, err := pdp.Load("../../../policies", pdp.Options{Grants: live, Now: clk.now})
-	if err != nil {
-		t.Fatal(err)
-	}
 	store, err := kube.New(kube.Options{Config: env.Config, Namespace: "agentguard"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := grants.NewSigner(key, "k1", "agentguard-pdp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	engines := func() *pdp.Engine { return eng }
-	svc, err := grants.NewService(grants.Options{Store: store, Engines: engines, Signer: signer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = grants.Sync(ctx, store, live) }()
 	tr, err := authn.NewTokenReview(authn.TokenReviewOptions{Client: cs.AuthenticationV1().TokenReviews(), Audience: audience})
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := authzen.New(authzen.Options{
-		Engines:       authzen.EngineFunc(engines),
-		Authenticator: authn.Chain(tr, static),
-		Grants:        svc, GrantStore: store, Signer: signer,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := pdptest.New(t, pdptest.Options{
+		Bundle: "../../../policies", Now: clk.now, Store: store, Key: key,
+		Server: authzen.Options{Authenticator: authn.Chain(tr, static)},
+	}).Handler
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &replica{url: srv.URL, store: store}
