@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/agentguard/agentguard/internal/telemetry"
@@ -74,14 +75,52 @@ func reconcileGrants(ctx context.Context, store grants.Store, live *pdp.Grants, 
 	}
 }
 
-// registerGrantMetrics exposes agentguard_grants_live: the approved grants
-// this replica holds (expired ones leave within a minute).
-func registerGrantMetrics(tel *telemetry.Telemetry, live *pdp.Grants) error {
+// grantStates remembers the status of every request the watch delivers,
+// for the agentguard_grants{state} gauge.
+type grantStates struct {
+	mu sync.Mutex
+	m  map[string]grants.Status
+}
+
+func (g *grantStates) see(r *grants.Request) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil {
+		g.m = map[string]grants.Status{}
+	}
+	g.m[r.ID] = r.Status
+}
+
+func (g *grantStates) counts() map[grants.Status]int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := map[grants.Status]int64{}
+	for _, st := range g.m {
+		out[st]++
+	}
+	return out
+}
+
+// registerGrantMetrics exposes agentguard_grants_live (the approved grants
+// this replica holds; expired ones leave within a minute) and
+// agentguard_grants{state} (access requests by status, as the store's
+// watch reports them).
+func registerGrantMetrics(tel *telemetry.Telemetry, live *pdp.Grants, states *grantStates) error {
 	m := tel.MeterProvider.Meter("github.com/agentguard/agentguard/cmd/agentguard")
-	_, err := m.Int64ObservableGauge("agentguard.grants.live",
+	if _, err := m.Int64ObservableGauge("agentguard.grants.live",
 		metric.WithDescription("Approved just-in-time grants held by this PDP replica."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(int64(live.Len()))
+			return nil
+		})); err != nil {
+		return err
+	}
+	_, err := m.Int64ObservableGauge("agentguard.grants",
+		metric.WithDescription("Access requests and grants by state (pending, approved, denied, expired, cancelled, revoked)."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			for st, n := range states.counts() {
+				o.Observe(n, metric.WithAttributes(attribute.String("state", string(st))))
+			}
 			return nil
 		}))
 	return err

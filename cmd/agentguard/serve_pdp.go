@@ -56,14 +56,19 @@ func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Tel
 	if err != nil {
 		return err
 	}
+	states := &grantStates{}
 	go func() {
-		if err := grants.Sync(ctx, store, live); err != nil && ctx.Err() == nil {
+		err := store.Watch(ctx, func(r *grants.Request) {
+			grants.Apply(live, r)
+			states.see(r)
+		})
+		if err != nil && ctx.Err() == nil {
 			log.Error("grant sync stopped: grants approved elsewhere no longer reach this PDP", "error", err)
 		}
 	}()
 	go grants.Janitor(ctx, store, live, time.Now, time.Minute, svc.EventFunc())
 	health := &grantHealth{}
-	if err := registerGrantMetrics(tel, live); err != nil {
+	if err := registerGrantMetrics(tel, live, states); err != nil {
 		return err
 	}
 	go reconcileGrants(ctx, store, live, health, 15*time.Second, log)
