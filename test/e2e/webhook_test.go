@@ -377,7 +377,15 @@ func TestWebhookAgainstKubeAPIServer(t *testing.T) {
 		dev, err := kubernetes.NewForConfig(cfg)
 		must(t, err, "client")
 
-		ns, err := dev.CoreV1().Namespaces().Get(ctx, "team-a", metav1.GetOptions{})
+		// The apiserver's RBAC cache learns of the new binding
+		// asynchronously: wait until dev may read the namespace.
+		var ns *corev1.Namespace
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			if ns, err = dev.CoreV1().Namespaces().Get(ctx, "team-a", metav1.GetOptions{}); err == nil || !apierrors.IsForbidden(err) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		must(t, err, "get namespace as dev")
 		ns.Labels[guardrails.LabelTenant] = "team-b"
 		_, err = dev.CoreV1().Namespaces().Update(ctx, ns, metav1.UpdateOptions{})
