@@ -57,6 +57,8 @@ type serveOptions struct {
 	selfSigned  bool
 
 	certRotation certRotationOptions
+
+	pprofAddr string
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -118,6 +120,7 @@ OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
 	f.StringVar(&o.webhookAddr, "webhook-addr", "127.0.0.1:9443", "admission webhook listen address (HTTPS)")
 	f.StringVar(&o.certDir, "cert-dir", "", "directory with the webhook's tls.crt and tls.key")
 	f.BoolVar(&o.selfSigned, "self-signed", false, "generate an in-memory CA and serving certificate for the webhook and print the CA bundle")
+	f.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's runtime profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off by default; keep it on loopback)")
 	addCertRotationFlags(f, &o.certRotation)
 	return cmd
 }
@@ -190,6 +193,9 @@ func runServe(parent context.Context, o *serveOptions, log *slog.Logger) error {
 	}
 	grp, ctx := errgroup.WithContext(ctx)
 	grp.Go(func() error { return p.bundles.Run(ctx) })
+	if o.pprofAddr != "" {
+		grp.Go(func() error { return runPprof(ctx, o.pprofAddr, log) })
+	}
 	if o.pdp {
 		grp.Go(func() error { return runPDP(ctx, o, p, tel, log) })
 	}

@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/agentguard/agentguard/internal/httpx"
 	"github.com/agentguard/agentguard/pdp"
@@ -14,51 +18,84 @@ import (
 
 // decode parses a request body into v. Unknown members are ignored, as
 // AuthZEN §JSON Serialization requires; the top level must be one object.
+// Member names match exactly (JSON is case-sensitive); duplicate names and
+// invalid UTF-8 are refused, so that no two readers of a request can see
+// different values. It is encoding/json v2 (github.com/go-json-experiment),
+// which decodes a request in half the time of encoding/json.
 func decode(body []byte, v any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
 		return httpx.Errorf(http.StatusBadRequest, "request body must be a JSON object")
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) && isTrailingData(body, se) {
-			return httpx.Errorf(http.StatusBadRequest, "unexpected data after the JSON object")
-		}
-		return httpx.Errorf(http.StatusBadRequest, "%s", jsonProblem(err))
+	if err := jsonv2.Unmarshal(body, v); err != nil {
+		return httpx.Errorf(http.StatusBadRequest, "%s", jsonProblem(body, err))
 	}
 	return nil
 }
 
-// isTrailingData reports whether a syntax error comes after a complete
-// top-level value (json.Unmarshal refuses trailing data that way).
-func isTrailingData(body []byte, se *json.SyntaxError) bool {
-	off := se.Offset - 1
-	if off <= 0 || off > int64(len(body)) {
-		return false
-	}
-	return json.Valid(bytes.TrimSpace(body[:off]))
-}
-
-// jsonProblem words a decoding error for the caller.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
+// jsonProblem words a decoding error for the caller, naming the member.
+func jsonProblem(body []byte, err error) string {
+	var se *jsontext.SyntacticError
+	var te *jsonv2.SemanticError
 	switch {
 	case errors.As(err, &se):
-		return fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)
-	case errors.As(err, &te):
-		if te.Field == "" {
-			return fmt.Sprintf("wrong JSON type: got %s, want %s", te.Value, te.Type)
+		if off := se.ByteOffset; off > 0 && off <= int64(len(body)) && jsontext.Value(bytes.TrimSpace(body[:off])).IsValid() {
+			return "unexpected data after the JSON object"
 		}
-		return fmt.Sprintf("%s: got JSON %s, want %s", te.Field, te.Value, jsonKind(te.Type.Kind().String()))
+		if errors.Is(se.Err, io.ErrUnexpectedEOF) {
+			return "malformed JSON: unexpected end of input"
+		}
+		msg := "malformed JSON at byte " + fmt.Sprint(se.ByteOffset)
+		if p := member(se.JSONPointer); p != "" {
+			msg += " (" + p + ")"
+		}
+		return msg + ": " + strings.TrimPrefix(se.Err.Error(), "jsontext: ")
+	case errors.As(err, &te):
+		field := member(te.JSONPointer)
+		if te.JSONKind != 0 && te.GoType != nil {
+			if field == "" {
+				return fmt.Sprintf("wrong JSON type: got %s, want %s", kindName(te.JSONKind), goKind(te.GoType.Kind().String()))
+			}
+			return fmt.Sprintf("%s: got JSON %s, want %s", field, kindName(te.JSONKind), goKind(te.GoType.Kind().String()))
+		}
+		if field != "" {
+			return field + ": " + strings.TrimPrefix(te.Err.Error(), "json: ")
+		}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "malformed JSON: unexpected end of input"
 	}
-	return "malformed JSON: " + err.Error()
+	return "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
+// member turns a JSON pointer (/subject/id) into a dotted name (subject.id).
+func member(p jsontext.Pointer) string {
+	var names []string
+	for tok := range p.Tokens() {
+		names = append(names, tok)
+	}
+	return strings.Join(names, ".")
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "boolean"
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	}
+	return k.String()
+}
+
+func goKind(kind string) string {
+	switch kind {
 	case "string":
 		return "string"
 	case "struct", "map":
@@ -66,7 +103,7 @@ func jsonKind(goKind string) string {
 	case "slice":
 		return "array"
 	}
-	return goKind
+	return kind
 }
 
 // evaluationRequest is the Access Evaluation request body (§6.1).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,32 +13,66 @@ import (
 
 // metrics are the PDP's decision metrics. On /metrics they appear as
 // agentguard_pdp_decisions_total{endpoint,decision,tool},
-// agentguard_pdp_decision_duration_seconds and
+// agentguard_pdp_decision_duration_seconds{endpoint,decision} and
 // agentguard_pdp_request_errors_total{endpoint,status}.
+//
+// Decisions are counted on every request, so the counter is kept in
+// atomics and handed to OpenTelemetry when a reader collects (an observable
+// counter): a decision costs one map read and one atomic add, not a lookup
+// in the SDK's attribute-set map. The latency histogram has no tool label
+// (alerts aggregate it anyway), so its few attribute sets are built once.
 type metrics struct {
-	decisions metric.Int64Counter
 	duration  metric.Float64Histogram
 	errs      metric.Int64Counter
 	fbRecords metric.Int64Counter
 	fbDropped metric.Int64Counter
 
-	// sets caches the attribute set of each endpoint and outcome, so that
-	// recording a decision allocates nothing.
-	sets sync.Map // setKey -> metric.MeasurementOption
+	mu     sync.RWMutex
+	counts map[countKey]*decisionCount
+
+	// latency holds the histogram's attribute set per endpoint and outcome.
+	latency map[latencyKey]metric.RecordOption
 }
 
-type setKey struct {
+type countKey struct {
 	endpoint string
 	allowed  bool
 	tool     string
 }
 
+type latencyKey struct {
+	endpoint string
+	allowed  bool
+}
+
+type decisionCount struct {
+	n    atomic.Int64
+	attr metric.ObserveOption
+}
+
+// endpoints are the values of the endpoint label.
+var endpoints = []string{"evaluation", "evaluations"}
+
+func outcome(allowed bool) string {
+	if allowed {
+		return "allow"
+	}
+	return "deny"
+}
+
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	m := mp.Meter("github.com/agentguard/agentguard/pdp/authzen")
 	var err error
-	out := &metrics{}
-	if out.decisions, err = m.Int64Counter("agentguard.pdp.decisions",
-		metric.WithDescription("PDP decisions by endpoint and outcome.")); err != nil {
+	out := &metrics{counts: map[countKey]*decisionCount{}, latency: map[latencyKey]metric.RecordOption{}}
+	for _, ep := range endpoints {
+		for _, allowed := range []bool{false, true} {
+			out.latency[latencyKey{ep, allowed}] = metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("endpoint", ep), attribute.String("decision", outcome(allowed))))
+		}
+	}
+	if _, err = m.Int64ObservableCounter("agentguard.pdp.decisions",
+		metric.WithDescription("PDP decisions by endpoint and outcome."),
+		metric.WithInt64Callback(out.observeDecisions)); err != nil {
 		return nil, err
 	}
 	if out.duration, err = m.Float64Histogram("agentguard.pdp.decision.duration", metric.WithUnit("s"),
@@ -60,24 +95,46 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	return out, nil
 }
 
+func (m *metrics) observeDecisions(_ context.Context, o metric.Int64Observer) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, c := range m.counts {
+		o.Observe(c.n.Load(), c.attr)
+	}
+	return nil
+}
+
 func (m *metrics) fallbackRecords(ctx context.Context, n, dropped int) {
 	m.fbRecords.Add(ctx, int64(n))
 	m.fbDropped.Add(ctx, int64(dropped))
 }
 
+// decision counts one decision and records its latency. tool must come
+// from a bounded set (see toolLabel).
 func (m *metrics) decision(ctx context.Context, endpoint string, allowed bool, d time.Duration, tool string) {
-	k := setKey{endpoint, allowed, tool}
-	opt, ok := m.sets.Load(k)
-	if !ok {
-		dec := "deny"
-		if allowed {
-			dec = "allow"
-		}
-		opt, _ = m.sets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(attribute.String("endpoint", endpoint), attribute.String("decision", dec), attribute.String("tool", tool))))
+	k := countKey{endpoint, allowed, tool}
+	m.mu.RLock()
+	c := m.counts[k]
+	m.mu.RUnlock()
+	if c == nil {
+		c = m.newCount(k)
 	}
-	set := opt.(metric.MeasurementOption)
-	m.decisions.Add(ctx, 1, set.(metric.AddOption))
-	m.duration.Record(ctx, d.Seconds(), set.(metric.RecordOption))
+	c.n.Add(1)
+	if opt, ok := m.latency[latencyKey{endpoint, allowed}]; ok {
+		m.duration.Record(ctx, d.Seconds(), opt)
+	}
+}
+
+func (m *metrics) newCount(k countKey) *decisionCount {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.counts[k]; c != nil {
+		return c
+	}
+	c := &decisionCount{attr: metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("endpoint", k.endpoint), attribute.String("decision", outcome(k.allowed)), attribute.String("tool", k.tool)))}
+	m.counts[k] = c
+	return c
 }
 
 func (m *metrics) errors(ctx context.Context, endpoint string, status int) {

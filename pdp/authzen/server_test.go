@@ -123,6 +123,8 @@ func TestBadInput(t *testing.T) {
 		errIn                           string
 	}{
 		{"malformed JSON", "POST", authzen.PathEvaluation, "application/json", `{"subject":`, 400, "malformed JSON"},
+		{"duplicate member", "POST", authzen.PathEvaluation, "application/json", `{"subject":{"type":"agent","id":"a","id":"b"},"action":{"name":"call_tool"},"resource":{"type":"tool","id":"x"}}`, 400, "(subject.id): duplicate object member name"},
+		{"invalid UTF-8", "POST", authzen.PathEvaluation, "application/json", "{\"subject\":{\"type\":\"agent\",\"id\":\"\xff\"}}", 400, "invalid UTF-8"},
 		{"not an object", "POST", authzen.PathEvaluation, "application/json", `[1,2]`, 400, "JSON object"},
 		{"trailing data", "POST", authzen.PathEvaluation, "application/json", triageCreate + `{}`, 400, "after the JSON object"},
 		{"missing subject", "POST", authzen.PathEvaluation, "application/json", `{"action":{"name":"call_tool"},"resource":{"type":"tool","id":"x"}}`, 400, "subject: required"},
@@ -294,7 +296,7 @@ func TestMetricsExposed(t *testing.T) {
 	for _, want := range []string{
 		`agentguard_pdp_decisions_total{decision="allow",endpoint="evaluation",tool="github/create_issue"} 1`,
 		`agentguard_pdp_decisions_total{decision="deny",endpoint="evaluation",tool="crm/export_contacts"} 1`,
-		`agentguard_pdp_decision_duration_seconds_count{decision="allow",endpoint="evaluation",tool="github/create_issue"} 1`,
+		`agentguard_pdp_decision_duration_seconds_count{decision="allow",endpoint="evaluation"} 1`,
 		`agentguard_pdp_request_errors_total{endpoint="evaluation",status="400"} 1`,
 	} {
 		if !strings.Contains(string(body), want) {

@@ -1,0 +1,28 @@
+package authzen
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/agentguard/agentguard/internal/telemetry"
+)
+
+func BenchmarkMetricsDecision(b *testing.B) {
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := newMetrics(tel.MeterProvider)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tools := []string{"a/b", "c/d", "e/f", "g/h"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m.decision(ctx, "evaluation", i&1 == 0, 30*time.Microsecond, tools[i&3])
+		i++
+	}
+}
