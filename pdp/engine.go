@@ -8,6 +8,8 @@ import (
 
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/agentguard/agentguard/internal/ids"
 )
 
 // Options configures New and Load.
@@ -193,7 +195,7 @@ func (e *Engine) authorize(req types.Request, principal *types.Entity) Decision 
 		e.bufs.Put(bp)
 	}
 	d := Decision{
-		ID:       newDecisionID(),
+		ID:       ids.New(),
 		Allowed:  dec == cedar.Allow,
 		Revision: e.c.revision,
 	}

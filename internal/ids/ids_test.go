@@ -1,4 +1,4 @@
-package pdp
+package ids
 
 import (
 	"testing"
@@ -6,11 +6,11 @@ import (
 	"github.com/google/uuid"
 )
 
-func TestDecisionIDs(t *testing.T) {
+func TestIDs(t *testing.T) {
 	seen := map[string]bool{}
 	prev := ""
 	for range 10000 {
-		id := newDecisionID()
+		id := New()
 		u, err := uuid.Parse(id)
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)

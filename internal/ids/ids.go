@@ -1,4 +1,5 @@
-package pdp
+// Package ids makes the ids of decisions and requests.
+package ids
 
 import (
 	"crypto/rand"
@@ -8,11 +9,11 @@ import (
 	"time"
 )
 
-// Decision ids are UUIDv7-shaped: 48 bits of Unix milliseconds (so ids sort
+// Ids are UUIDv7-shaped: 48 bits of Unix milliseconds (so ids sort
 // by time in the decision log), then 74 bits that are a random per-process
 // prefix plus a counter. Unique within a process by the counter and across
 // processes by the prefix, and far cheaper than reading crypto/rand for
-// every decision.
+// every decision or request.
 var (
 	idPrefix  = randomPrefix()
 	idCounter atomic.Uint64
@@ -26,7 +27,8 @@ func randomPrefix() uint32 {
 	return binary.BigEndian.Uint32(b[:])
 }
 
-func newDecisionID() string {
+// New returns a new id.
+func New() string {
 	var u [16]byte
 	var b8 [8]byte
 	binary.BigEndian.PutUint64(b8[:], uint64(time.Now().UnixMilli())) //nolint:gosec // milliseconds since 1970 are positive
