@@ -267,9 +267,27 @@ func requestError(err error) error {
 	return err
 }
 
+// Span options, built once.
+var (
+	serverSpan   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	internalSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+)
+
+// startSpan continues the caller's trace (W3C traceparent and baggage)
+// with a server span. Without tracing, the span is the caller's remote one
+// (non-recording): logs and decision records still carry its trace id.
 func (s *Server) startSpan(r *http.Request, name string) (context.Context, trace.Span) {
-	ctx := s.opts.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := s.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+	ctx := r.Context()
+	for _, h := range s.propagated {
+		if len(r.Header[h]) > 0 {
+			ctx = s.opts.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+			break
+		}
+	}
+	if !s.tracing {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	ctx, span := s.tracer.Start(ctx, name, serverSpan...)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path))
 	}
@@ -307,7 +325,10 @@ func (s *Server) record(ctx context.Context, span trace.Span, endpoint string, r
 // traceparent) continues through it, with OTel GenAI attributes where they
 // exist and agentguard.* otherwise (README "Telemetry").
 func (s *Server) decisionSpan(ctx context.Context, req *pdp.Request, d pdp.Decision, grantID string) {
-	_, span := s.tracer.Start(ctx, "agentguard.decide", trace.WithSpanKind(trace.SpanKindInternal))
+	if !s.tracing {
+		return
+	}
+	_, span := s.tracer.Start(ctx, "agentguard.decide", internalSpan...)
 	defer span.End()
 	if !span.IsRecording() {
 		return

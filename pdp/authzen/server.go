@@ -119,7 +119,13 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	tracer  trace.Tracer
-	metrics *metrics
+	// tracing is false with the no-op tracer provider (no OTLP endpoint):
+	// then no span is started at all, which saves two contexts and their
+	// options on every decision. The caller's trace context is still read.
+	tracing bool
+	// propagated are the canonical header names the propagator reads.
+	propagated []string
+	metrics    *metrics
 }
 
 // New builds the API handler.
@@ -139,7 +145,11 @@ func New(opts Options) (*Server, error) {
 		opts:    opts,
 		mux:     http.NewServeMux(),
 		tracer:  opts.TracerProvider.Tracer("github.com/agentguard/agentguard/pdp/authzen"),
+		tracing: !isNoop(opts.TracerProvider),
 		metrics: m,
+	}
+	for _, f := range opts.Propagator.Fields() {
+		s.propagated = append(s.propagated, http.CanonicalHeaderKey(f))
 	}
 	auth := func(h http.HandlerFunc) http.Handler { return h }
 	if opts.Authenticator != nil {
@@ -178,6 +188,14 @@ func New(opts Options) (*Server, error) {
 	})
 	s.handler = httpx.WithRequestID(opts.Log, s.mux)
 	return s, nil
+}
+
+func isNoop(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case tracenoop.TracerProvider, *tracenoop.TracerProvider:
+		return true
+	}
+	return false
 }
 
 // ServeHTTP implements http.Handler.
