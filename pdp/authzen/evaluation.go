@@ -105,7 +105,7 @@ func (s *Server) handleEvaluation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.record(ctx, span, "evaluation", preq, out.d, start)
-	httpx.WriteJSON(w, http.StatusOK, out.resp)
+	writeDecisions(w, &out.resp)
 }
 
 // evaluated is one decision and its response.

@@ -73,7 +73,7 @@ func (s *Server) handleEvaluations(w http.ResponseWriter, r *http.Request) {
 			out, evalErr := s.evaluate(ctx, eng, id, preq)
 			if err = evalErr; err == nil {
 				s.record(ctx, span, "evaluations", preq, out.d, start)
-				httpx.WriteJSON(w, http.StatusOK, out.resp)
+				writeDecisions(w, &out.resp)
 				return
 			}
 		}
@@ -129,7 +129,7 @@ func (s *Server) handleEvaluations(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	httpx.WriteJSON(w, http.StatusOK, resp)
+	writeDecisions(w, &resp)
 }
 
 // withDefaults fills ev's missing members from the top-level defaults.
