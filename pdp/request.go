@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/cedar-policy/cedar-go/types"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Request is an authorization request in the AuthZEN 1.0 information model
@@ -111,9 +115,73 @@ func record(raw json.RawMessage) (types.Record, bool, error) {
 	if raw[0] != '{' {
 		return types.Record{}, false, fmt.Errorf("must be a JSON object")
 	}
+	if rec, ok := flatRecord(raw); ok {
+		return rec, rec.Len() > 0, nil
+	}
 	var rec types.Record
 	if err := rec.UnmarshalJSON(raw); err != nil {
 		return types.Record{}, false, fmt.Errorf("not a value Cedar can hold (strings, integers, booleans, arrays, objects; no null or fractions): %w", err)
 	}
 	return rec, true, nil
+}
+
+// decoders are reused jsontext decoders for flatRecord.
+var decoders = sync.Pool{New: func() any {
+	fd := &flatDecoder{}
+	fd.dec = jsontext.NewDecoder(&fd.rd)
+	return fd
+}}
+
+type flatDecoder struct {
+	rd  bytes.Reader
+	dec *jsontext.Decoder
+}
+
+// flatRecord decodes the common shape of a context or properties object,
+// members whose values are all strings or booleans, without cedar-go's
+// reflection-driven decoder (a third of the cost). Anything else (numbers,
+// nesting, "__entity"/"__extn" escapes, malformed input) reports !ok, and
+// record falls back to cedar-go, so the result is always the one cedar-go
+// gives (FuzzFlatRecord checks that).
+func flatRecord(raw []byte) (types.Record, bool) {
+	fd := decoders.Get().(*flatDecoder)
+	defer decoders.Put(fd)
+	fd.rd.Reset(raw)
+	fd.dec.Reset(&fd.rd)
+	if tok, err := fd.dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return types.Record{}, false
+	}
+	m := make(types.RecordMap, 4)
+	for fd.dec.PeekKind() != '}' {
+		k, err := fd.dec.ReadToken()
+		if err != nil || k.Kind() != '"' {
+			return types.Record{}, false
+		}
+		name := k.String()
+		if strings.HasPrefix(name, "__") {
+			return types.Record{}, false
+		}
+		v, err := fd.dec.ReadToken()
+		if err != nil {
+			return types.Record{}, false
+		}
+		switch v.Kind() {
+		case '"':
+			m[types.String(name)] = types.String(v.String())
+		case 't', 'f':
+			m[types.String(name)] = types.Boolean(v.Bool())
+		default:
+			return types.Record{}, false
+		}
+	}
+	if _, err := fd.dec.ReadToken(); err != nil {
+		return types.Record{}, false
+	}
+	if _, err := fd.dec.ReadToken(); err != io.EOF {
+		return types.Record{}, false // trailing data
+	}
+	if len(m) == 0 {
+		return types.Record{}, true
+	}
+	return types.NewRecord(m), true
 }
