@@ -19,7 +19,11 @@ type Log struct {
 	dir  string
 	opts Options
 
-	queue        chan Record
+	queue chan Record
+	// wake rouses a sleeping writer (see run); sleeping is set while the
+	// writer waits for it instead of polling the queue.
+	wake         chan struct{}
+	sleeping     atomic.Bool
 	closed       atomic.Bool
 	inflight     atomic.Int64
 	pendingDrops atomic.Uint64 // dropped, not yet written as a drop record
@@ -67,6 +71,7 @@ func openLog(dir string, opts Options) (*Log, error) {
 		dir:   dir,
 		opts:  opts,
 		queue: make(chan Record, opts.QueueSize),
+		wake:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 		lock:  lock,
@@ -127,11 +132,15 @@ func (l *Log) Append(rec Record) bool {
 	}
 	select {
 	case l.queue <- rec:
+		if l.sleeping.Load() || len(l.queue) >= cap(l.queue)/2 {
+			l.nudge()
+		}
 		return true
 	default:
 	}
 	if b := l.opts.AppendBudget; b > 0 {
 		for deadline := time.Now().Add(b); time.Now().Before(deadline); {
+			l.nudge()
 			runtime.Gosched()
 			select {
 			case l.queue <- rec:
@@ -229,20 +238,20 @@ func (l *Log) run() {
 	defer flush.Stop()
 	seal := time.NewTicker(l.opts.CheckpointInterval)
 	defer seal.Stop()
+	// The writer takes the queue in batches, every batchInterval while
+	// records arrive, instead of being woken by each Append: under load a
+	// wake-up per record costs more CPU than writing the record. After
+	// idleBatches empty batches it sleeps until an Append wakes it, so an
+	// idle log costs nothing and a lone record is written at once.
+	batch := time.NewTicker(batchInterval)
+	defer batch.Stop()
+	idle := 0
 	for {
 		select {
-		case rec := <-l.queue:
-			l.noteDrops()
-			l.writeRecord(&rec)
-			// Take what else is queued without going back to select.
-			for range 256 {
-				select {
-				case rec = <-l.queue:
-					l.writeRecord(&rec)
-					continue
-				default:
-				}
-				break
+		case <-batch.C:
+		case <-l.wake:
+			if l.sleeping.Swap(false) {
+				batch.Reset(batchInterval)
 			}
 		case <-flush.C:
 			l.noteDrops()
@@ -255,17 +264,54 @@ func (l *Log) run() {
 				l.setErr(err)
 			}
 		case <-l.stop:
-			for done := false; !done; {
-				select {
-				case rec := <-l.queue:
-					l.writeRecord(&rec)
-				default:
-					done = true
-				}
-			}
+			l.drain()
 			l.noteDrops()
 			l.closeErr = l.checkpoint(false)
 			return
+		}
+		if l.drain() > 0 {
+			idle = 0
+			continue
+		}
+		if idle++; idle >= idleBatches && !l.sleeping.Load() {
+			// Appends that ran before the flag was up sent records the
+			// drain below takes; later ones see the flag and wake us.
+			l.sleeping.Store(true)
+			batch.Stop()
+			if l.drain() > 0 {
+				l.sleeping.Store(false)
+				batch.Reset(batchInterval)
+				idle = 0
+			}
+		}
+	}
+}
+
+// Writer pacing (see run).
+const (
+	batchInterval = time.Millisecond
+	idleBatches   = 3
+)
+
+// nudge wakes the writer without waiting.
+func (l *Log) nudge() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// drain writes every queued record and returns how many there were.
+func (l *Log) drain() int {
+	l.noteDrops()
+	n := 0
+	for {
+		select {
+		case rec := <-l.queue:
+			l.writeRecord(&rec)
+			n++
+		default:
+			return n
 		}
 	}
 }

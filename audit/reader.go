@@ -21,6 +21,10 @@ type Cursor struct {
 	lr    *lineReader
 	buf   []byte
 	after uint64 // skip records up to this seq
+	// next is the segment after the current one, once seen: the writer
+	// completes a segment before it starts the next, so the current one is
+	// read to its end once more before the cursor moves on.
+	next *segment
 }
 
 // OpenCursor returns a cursor positioned before the first record with
@@ -85,8 +89,16 @@ func (c *Cursor) Next() (Record, string, error) {
 				c.lr.r.Reset(c.f)
 				return Record{}, "", io.EOF
 			}
-			moved, err := c.advance()
-			if err != nil || !moved {
+			if c.next != nil {
+				next := *c.next
+				c.next = nil
+				if err := c.open(next); err != nil {
+					return Record{}, "", err
+				}
+				continue
+			}
+			found, err := c.findNext()
+			if err != nil || !found {
 				if err == nil {
 					err = io.EOF
 				}
@@ -109,15 +121,16 @@ func (c *Cursor) Next() (Record, string, error) {
 	}
 }
 
-// advance moves to the segment after the current one, if there is one.
-func (c *Cursor) advance() (bool, error) {
+// findNext notes the segment after the current one, if there is one.
+func (c *Cursor) findNext() (bool, error) {
 	segs, err := listSegments(c.dir)
 	if err != nil {
 		return false, err
 	}
 	for _, s := range segs {
 		if s.first > c.seg.first {
-			return true, c.open(s)
+			c.next = &s
+			return true, nil
 		}
 	}
 	return false, nil
