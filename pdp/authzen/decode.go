@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -163,4 +164,152 @@ func checkObject(name string, raw json.RawMessage) error {
 		return nil
 	}
 	return httpx.Errorf(http.StatusBadRequest, "%s: must be a JSON object", name)
+}
+
+// decodeEvaluation parses an Access Evaluation body. The common body, with
+// members of the expected JSON kinds, is read in one pass over jsontext
+// tokens without reflection (a third of decode's cost); anything else goes
+// through decode, which gives the same result or names the problem.
+// FuzzDecodeEvaluation holds the two to the same answers.
+func decodeEvaluation(body []byte, req *evaluationRequest) error {
+	if fastEvaluation(body, req) {
+		return nil
+	}
+	*req = evaluationRequest{}
+	return decode(body, req)
+}
+
+// evalDecoder is a reusable jsontext decoder.
+type evalDecoder struct {
+	rd  bytes.Reader
+	dec *jsontext.Decoder
+}
+
+var evalDecoders = sync.Pool{New: func() any {
+	d := &evalDecoder{}
+	d.dec = jsontext.NewDecoder(&d.rd)
+	return d
+}}
+
+// fastEvaluation decodes body into req if every member it knows has the
+// expected kind; it reports false on anything else, req then being partly
+// filled.
+func fastEvaluation(body []byte, req *evaluationRequest) bool {
+	d := evalDecoders.Get().(*evalDecoder)
+	defer evalDecoders.Put(d)
+	d.rd.Reset(body)
+	d.dec.Reset(&d.rd)
+	dec := d.dec
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return false
+	}
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return false
+		}
+		switch name.String() {
+		case "subject":
+			req.Subject = new(pdp.Entity)
+			if !fastEntity(dec, req.Subject) {
+				return false
+			}
+		case "resource":
+			req.Resource = new(pdp.Entity)
+			if !fastEntity(dec, req.Resource) {
+				return false
+			}
+		case "action":
+			req.Action = new(pdp.Action)
+			if !fastAction(dec, req.Action) {
+				return false
+			}
+		case "context":
+			if req.Context, err = fastRaw(dec); err != nil {
+				return false
+			}
+		default:
+			if dec.SkipValue() != nil {
+				return false
+			}
+		}
+	}
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '}' {
+		return false
+	}
+	_, err := dec.ReadToken()
+	return err == io.EOF
+}
+
+func fastEntity(dec *jsontext.Decoder, e *pdp.Entity) bool {
+	return fastObject(dec, func(name string) bool {
+		var err error
+		switch name {
+		case "type":
+			e.Type, err = fastString(dec)
+		case "id":
+			e.ID, err = fastString(dec)
+		case "properties":
+			e.Properties, err = fastRaw(dec)
+		default:
+			err = dec.SkipValue()
+		}
+		return err == nil
+	})
+}
+
+func fastAction(dec *jsontext.Decoder, a *pdp.Action) bool {
+	return fastObject(dec, func(name string) bool {
+		var err error
+		switch name {
+		case "name":
+			a.Name, err = fastString(dec)
+		case "properties":
+			a.Properties, err = fastRaw(dec)
+		default:
+			err = dec.SkipValue()
+		}
+		return err == nil
+	})
+}
+
+// fastObject reads an object, calling member for each name with the
+// decoder before its value.
+func fastObject(dec *jsontext.Decoder, member func(string) bool) bool {
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return false
+	}
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadToken()
+		if err != nil || !member(name.String()) {
+			return false
+		}
+	}
+	tok, err := dec.ReadToken()
+	return err == nil && tok.Kind() == '}'
+}
+
+var errKind = errors.New("unexpected JSON kind")
+
+func fastString(dec *jsontext.Decoder) (string, error) {
+	if dec.PeekKind() != '"' {
+		return "", errKind
+	}
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return "", err
+	}
+	return tok.String(), nil
+}
+
+// fastRaw reads an object value as raw JSON (a copy).
+func fastRaw(dec *jsontext.Decoder) (json.RawMessage, error) {
+	if dec.PeekKind() != '{' {
+		return nil, errKind
+	}
+	v, err := dec.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(bytes.Clone(v)), nil
 }
