@@ -85,7 +85,7 @@ func (s *Server) handleEvaluation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req evaluationRequest
-	if err := decodeEvaluation(body, &req); err != nil {
+	if err := decode(body, &req); err != nil {
 		s.fail(ctx, w, r, span, "evaluation", err)
 		return
 	}
