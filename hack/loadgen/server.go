@@ -49,7 +49,7 @@ func startServer(ctx context.Context, name, addr, readyPath, logDir string, read
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	if err := startPinned(cmd.Start); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	s := &server{name: name, addr: addr, baseURL: "http://" + addr, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
