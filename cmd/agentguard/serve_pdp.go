@@ -73,6 +73,15 @@ func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Tel
 	}
 	go reconcileGrants(ctx, store, live, health, 15*time.Second, log)
 
+	status := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		gs := health.status(o.grantStore, live)
+		bs := p.bundles.Status()
+		state := "ok"
+		if gs["degraded"] != nil || !bs.Active || bs.ConsecutiveFailures > 0 {
+			state = "degraded"
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": state, "bundle": bs, "grants": gs})
+	})
 	api, err := authzen.New(authzen.Options{
 		Engines:                      authzen.EngineFunc(p.PDP),
 		Log:                          log,
@@ -90,25 +99,17 @@ func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Tel
 		GrantStore: store,
 		Signer:     signer,
 		Audit:      p.audit,
+		Handlers:   map[string]http.Handler{"GET /v1/status": status},
 	})
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		gs := health.status(o.grantStore, live)
-		bs := p.bundles.Status()
-		state := "ok"
-		if gs["degraded"] != nil || !bs.Active || bs.ConsecutiveFailures > 0 {
-			state = "degraded"
-		}
-		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": state, "bundle": bs, "grants": gs})
-	})
-	mux.Handle("/", api)
 	srv := &http.Server{
-		Handler:           mux,
-		TLSConfig:         tlsCfg,
-		ReadHeaderTimeout: 5 * time.Second,
+		Handler:   api,
+		TLSConfig: tlsCfg,
+		// Equal header and whole-request limits spare net/http one
+		// deadline change per request.
+		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

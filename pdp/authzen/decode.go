@@ -106,19 +106,6 @@ func goKind(kind string) string {
 	return kind
 }
 
-// jsonType is the Content-Type of every response, shared by all of them.
-var jsonType = []string{"application/json"}
-
-// writeDecisions answers 200 with a Decision or evaluationsResponse,
-// encoded straight into the response (net/http adds Content-Length when
-// the body fits its buffer). encoding/json, not v2: it encodes these
-// structs in 60% of v2's time.
-func writeDecisions[T Decision | evaluationsResponse](w http.ResponseWriter, v *T) {
-	w.Header()["Content-Type"] = jsonType
-	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // evaluationRequest is the Access Evaluation request body (§6.1).
 type evaluationRequest struct {
 	Subject  *pdp.Entity     `json:"subject"`

@@ -93,6 +93,10 @@ type Options struct {
 	// Audit, when set, gets one record per decision and per reported
 	// fallback decision (the tamper-evident decision log).
 	Audit *audit.Log
+	// Handlers are more routes served beside the API (ServeMux patterns,
+	// e.g. "GET /v1/status"), so that the process needs no second mux in
+	// front of this one on every decision.
+	Handlers map[string]http.Handler
 }
 
 func (o *Options) setDefaults() {
@@ -180,6 +184,9 @@ func New(opts Options) (*Server, error) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("/readyz", s.handleReady)
+	for pattern, h := range opts.Handlers {
+		s.mux.Handle(pattern, h)
+	}
 	if opts.Metrics != nil {
 		s.mux.Handle("/metrics", opts.Metrics)
 	}
