@@ -2,8 +2,8 @@ package authzen
 
 import (
 	"context"
-	"encoding/json"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentguard/agentguard/audit"
@@ -15,7 +15,7 @@ import (
 // auditDecision writes one record for a decision: who asked, as whom, with
 // which credential, for whom, what, why, under which revision (AG-SEC-010,
 // AG-OBS-010/013). Arguments are redacted by the log.
-func (s *Server) auditDecision(ctx context.Context, eng *pdp.Engine, id *authn.Identity, r *pdp.Request, d pdp.Decision, grantID string) {
+func (s *Server) auditDecision(ctx context.Context, eng *pdp.Engine, id *authn.Identity, r *pdp.Request, d pdp.Decision, why, grantID string) {
 	if s.opts.Audit == nil {
 		return
 	}
@@ -25,7 +25,7 @@ func (s *Server) auditDecision(ctx context.Context, eng *pdp.Engine, id *authn.I
 		Tool:       r.Resource.Type + ":" + r.Resource.ID,
 		Action:     r.Action.Name,
 		Decision:   audit.DecisionDeny,
-		Reason:     reason(d),
+		Reason:     why,
 		Policies:   d.Reasons,
 		Revision:   d.Revision,
 		DecisionID: d.ID,
@@ -49,7 +49,7 @@ func (s *Server) auditDecision(ctx context.Context, eng *pdp.Engine, id *authn.I
 		Session string `json:"session"`
 	}
 	if len(r.Context) > 0 {
-		_ = json.Unmarshal(r.Context, &c)
+		_ = jsonv2.Unmarshal(r.Context, &c)
 	}
 	rec.OnBehalfOf, rec.TaskID, rec.SessionID = c.User, c.Task, c.Session
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {

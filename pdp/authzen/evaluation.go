@@ -131,7 +131,7 @@ func (s *Server) evaluate(ctx context.Context, eng *pdp.Engine, id *authn.Identi
 	resp := s.decision(eng, d)
 	defer func() { s.decisionSpan(ctx, preq, d, grantOf(resp)) }()
 	if s.opts.Grants == nil {
-		s.auditDecision(ctx, eng, id, preq, d, "")
+		s.auditDecision(ctx, eng, id, preq, d, resp.Context.ReasonAdmin.En, "")
 		return evaluated{d: d, resp: resp}, nil
 	}
 	if d.Allowed {
@@ -148,10 +148,10 @@ func (s *Server) evaluate(ctx context.Context, eng *pdp.Engine, id *authn.Identi
 				break
 			}
 		}
-		s.auditDecision(ctx, eng, id, preq, d, gid)
+		s.auditDecision(ctx, eng, id, preq, d, resp.Context.ReasonAdmin.En, gid)
 		return evaluated{d: d, resp: resp}, nil
 	}
-	defer s.auditDecision(ctx, eng, id, preq, d, "")
+	defer s.auditDecision(ctx, eng, id, preq, d, resp.Context.ReasonAdmin.En, "")
 	switch {
 	case approvalID != "":
 		resp.Context.Reason = "approval_unverifiable"
