@@ -1,5 +1,7 @@
 package pdp
 
+import "time"
+
 // Decision is the answer to one authorization request.
 type Decision struct {
 	// ID identifies this decision in logs, traces and the decision log.
@@ -15,6 +17,9 @@ type Decision struct {
 	Errors []EvalError `json:"errors,omitempty"`
 	// Revision is the bundle revision that decided.
 	Revision string `json:"revision"`
+	// At is the PDP's time of the decision, the context.now its policies
+	// saw.
+	At time.Time `json:"at,omitzero"`
 }
 
 // EvalError is a policy that could not be evaluated for a request.

@@ -96,7 +96,9 @@ func (e *Engine) EvaluateAt(r *Request, at time.Time) (Decision, error) {
 	if err := guard(func() error { return e.c.validator.Request(req) }); err != nil {
 		return Decision{}, explainInvalid(e.c.schema, req, err)
 	}
-	return e.authorize(req, nil), nil
+	d := e.authorize(req, nil)
+	d.At = at
+	return d, nil
 }
 
 // EvaluateAs is Evaluate with the principal's entity supplied by the
@@ -104,7 +106,8 @@ func (e *Engine) EvaluateAt(r *Request, at time.Time) (Decision, error) {
 // entity with the groups its token carries) instead of looked up. Its UID
 // must be the request's principal; a nil principal means look it up.
 func (e *Engine) EvaluateAs(r *Request, principal *types.Entity) (Decision, error) {
-	req, err := e.c.mapping.cedarRequest(r, e.now())
+	now := e.now()
+	req, err := e.c.mapping.cedarRequest(r, now)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -114,7 +117,9 @@ func (e *Engine) EvaluateAs(r *Request, principal *types.Entity) (Decision, erro
 	if err := guard(func() error { return e.c.validator.Request(req) }); err != nil {
 		return Decision{}, explainInvalid(e.c.schema, req, err)
 	}
-	return e.authorize(req, principal), nil
+	d := e.authorize(req, principal)
+	d.At = now
+	return d, nil
 }
 
 // Entity looks an entity up in the dynamic entities, then the bundle's.

@@ -221,13 +221,23 @@ func takeApproval(r *pdp.Request) string {
 
 // decision renders an engine decision.
 func (s *Server) decision(eng *pdp.Engine, d pdp.Decision) Decision {
-	dc := &DecisionContext{
+	at := d.At
+	if at.IsZero() {
+		at = eng.Now()
+	}
+	// One allocation for the context and its localized reason.
+	p := &struct {
+		dc    DecisionContext
+		admin Localized
+	}{admin: Localized{En: reason(d)}}
+	dc := &p.dc
+	*dc = DecisionContext{
 		DecisionID:   d.ID,
 		EvaluationID: d.ID,
-		EvaluatedAt:  eng.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"), // RFC 3339, milliseconds: PEPs align their clocks with it
+		EvaluatedAt:  at.UTC().Format("2006-01-02T15:04:05.000Z07:00"), // RFC 3339, milliseconds: PEPs align their clocks with it
 		Revision:     d.Revision,
 		Reason:       reasonCode(d),
-		ReasonAdmin:  &Localized{En: reason(d)},
+		ReasonAdmin:  &p.admin,
 	}
 	if !s.opts.HidePolicies {
 		dc.Policies = d.Reasons

@@ -122,7 +122,9 @@ type Server struct {
 	opts    Options
 	mux     *http.ServeMux
 	handler http.Handler
-	tracer  trace.Tracer
+	// evaluation is the handler of PathEvaluation, authentication included.
+	evaluation http.Handler
+	tracer     trace.Tracer
 	// tracing is false with the no-op tracer provider (no OTLP endpoint):
 	// then no span is started at all, which saves two contexts and their
 	// options on every decision. The caller's trace context is still read.
@@ -160,7 +162,8 @@ func New(opts Options) (*Server, error) {
 		mw := authn.Middleware(opts.Authenticator, opts.AuthnHTTP)
 		auth = func(h http.HandlerFunc) http.Handler { return mw(h) }
 	}
-	s.mux.Handle(PathEvaluation, auth(s.handleEvaluation))
+	s.evaluation = auth(s.handleEvaluation)
+	s.mux.Handle(PathEvaluation, s.evaluation)
 	s.mux.Handle(PathEvaluations, auth(s.handleEvaluations))
 	s.mux.HandleFunc(PathMetadata, s.handleMetadata)
 	s.mux.Handle(client.PathFallbackRecords, auth(s.handleFallbackRecords))
@@ -193,7 +196,15 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, httpx.Errorf(http.StatusNotFound, "no such endpoint %q", r.URL.Path))
 	})
-	s.handler = httpx.WithRequestID(opts.Log, s.mux)
+	// The evaluation endpoint, asked before every tool call, skips the
+	// mux's pattern matching.
+	s.handler = httpx.WithRequestID(opts.Log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == PathEvaluation {
+			s.evaluation.ServeHTTP(w, r)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	}))
 	return s, nil
 }
 
