@@ -89,6 +89,7 @@ func runPDP(ctx context.Context, o *serveOptions, p *process, tel *telemetry.Tel
 		TracerProvider:               tel.TracerProvider,
 		Propagator:                   tel.Propagator,
 		Metrics:                      tel.MetricsHandler(),
+		Registerer:                   tel.Registry,
 		BaseURL:                      o.pdpBaseURL,
 		Authenticator:                authenticator,
 		InsecureAllowUnauthenticated: o.insecureNoAuth,

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -19,10 +20,11 @@ import (
 // Decisions are counted on every request, so the counter is kept in
 // atomics and handed to OpenTelemetry when a reader collects (an observable
 // counter): a decision costs one map read and one atomic add, not a lookup
-// in the SDK's attribute-set map. The latency histogram has no tool label
-// (alerts aggregate it anyway), so its few attribute sets are built once.
+// in the SDK's attribute-set map. OpenTelemetry has no observable
+// histogram, so the latency histogram is a Prometheus one on the same
+// registry, resolved once per endpoint and outcome (an observation is a few
+// atomic adds); it has no tool label (alerts aggregate it anyway).
 type metrics struct {
-	duration  metric.Float64Histogram
 	errs      metric.Int64Counter
 	fbRecords metric.Int64Counter
 	fbDropped metric.Int64Counter
@@ -30,8 +32,8 @@ type metrics struct {
 	mu     sync.RWMutex
 	counts map[countKey]*decisionCount
 
-	// latency holds the histogram's attribute set per endpoint and outcome.
-	latency map[latencyKey]metric.RecordOption
+	// latency holds the histogram's observer per endpoint and outcome.
+	latency map[latencyKey]prometheus.Observer
 }
 
 type countKey struct {
@@ -60,24 +62,30 @@ func outcome(allowed bool) string {
 	return "deny"
 }
 
-func newMetrics(mp metric.MeterProvider) (*metrics, error) {
+// newMetrics makes the metrics; the latency histogram is registered with
+// reg unless it is nil.
+func newMetrics(mp metric.MeterProvider, reg prometheus.Registerer) (*metrics, error) {
 	m := mp.Meter("github.com/agentguard/agentguard/pdp/authzen")
 	var err error
-	out := &metrics{counts: map[countKey]*decisionCount{}, latency: map[latencyKey]metric.RecordOption{}}
+	out := &metrics{counts: map[countKey]*decisionCount{}, latency: map[latencyKey]prometheus.Observer{}}
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "agentguard_pdp_decision_duration_seconds",
+		Help:    "Time from request arrival to decision.",
+		Buckets: []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1},
+	}, []string{"endpoint", "decision"})
+	if reg != nil {
+		if err := reg.Register(duration); err != nil {
+			return nil, err
+		}
+	}
 	for _, ep := range endpoints {
 		for _, allowed := range []bool{false, true} {
-			out.latency[latencyKey{ep, allowed}] = metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("endpoint", ep), attribute.String("decision", outcome(allowed))))
+			out.latency[latencyKey{ep, allowed}] = duration.WithLabelValues(ep, outcome(allowed))
 		}
 	}
 	if _, err = m.Int64ObservableCounter("agentguard.pdp.decisions",
 		metric.WithDescription("PDP decisions by endpoint and outcome."),
 		metric.WithInt64Callback(out.observeDecisions)); err != nil {
-		return nil, err
-	}
-	if out.duration, err = m.Float64Histogram("agentguard.pdp.decision.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time from request arrival to decision."),
-		metric.WithExplicitBucketBoundaries(0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1)); err != nil {
 		return nil, err
 	}
 	if out.errs, err = m.Int64Counter("agentguard.pdp.request.errors",
@@ -120,8 +128,8 @@ func (m *metrics) decision(ctx context.Context, endpoint string, allowed bool, d
 		c = m.newCount(k)
 	}
 	c.n.Add(1)
-	if opt, ok := m.latency[latencyKey{endpoint, allowed}]; ok {
-		m.duration.Record(ctx, d.Seconds(), opt)
+	if o, ok := m.latency[latencyKey{endpoint, allowed}]; ok {
+		o.Observe(d.Seconds())
 	}
 }
 

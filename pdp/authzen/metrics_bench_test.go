@@ -13,7 +13,7 @@ func BenchmarkMetricsDecision(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := newMetrics(tel.MeterProvider)
+	m, err := newMetrics(tel.MeterProvider, tel.Registry)
 	if err != nil {
 		b.Fatal(err)
 	}

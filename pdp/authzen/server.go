@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
@@ -93,6 +94,10 @@ type Options struct {
 	// Audit, when set, gets one record per decision and per reported
 	// fallback decision (the tamper-evident decision log).
 	Audit *audit.Log
+	// Registerer takes the Prometheus collectors that OpenTelemetry has no
+	// cheap form for (the decision latency histogram); usually the registry
+	// the Metrics handler serves. Nil leaves them unregistered.
+	Registerer prometheus.Registerer
 	// Handlers are more routes served beside the API (ServeMux patterns,
 	// e.g. "GET /v1/status"), so that the process needs no second mux in
 	// front of this one on every decision.
@@ -143,7 +148,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Authenticator == nil && !opts.InsecureAllowUnauthenticated {
 		return nil, errors.New("authzen: an Authenticator is required (or InsecureAllowUnauthenticated)")
 	}
-	m, err := newMetrics(opts.MeterProvider)
+	m, err := newMetrics(opts.MeterProvider, opts.Registerer)
 	if err != nil {
 		return nil, err
 	}

@@ -285,7 +285,7 @@ func TestMetricsExposed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newServer(t, authzen.Options{MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler()})
+	s := newServer(t, authzen.Options{MeterProvider: tel.MeterProvider, Registerer: tel.Registry, Metrics: tel.MetricsHandler()})
 	do(t, s, "POST", authzen.PathEvaluation, "application/json", triageCreate)
 	do(t, s, "POST", authzen.PathEvaluation, "application/json", triageCRM)
 	do(t, s, "POST", authzen.PathEvaluation, "application/json", `{`)

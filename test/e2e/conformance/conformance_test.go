@@ -85,7 +85,7 @@ func startPDP(t *testing.T, tel *telemetry.Telemetry, log *audit.Log) (string, s
 		"assistant": {Type: "Agent", ID: "acme-agents/assistant"},
 	})
 	api := pdptest.New(t, pdptest.Options{Bundle: bundleDir(t), Server: authzen.Options{
-		Authenticator: static, MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler(), Audit: log,
+		Authenticator: static, MeterProvider: tel.MeterProvider, Registerer: tel.Registry, Metrics: tel.MetricsHandler(), Audit: log,
 	}}).Handler
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
