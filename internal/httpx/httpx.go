@@ -55,7 +55,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &he) {
 		status, msg = he.Status, he.Message
 	}
-	WriteJSON(w, status, ErrorBody{Error: msg, Status: status, RequestID: RequestID(r)})
+	WriteJSON(w, status, ErrorBody{Error: msg, Status: status, RequestID: EnsureRequestID(w, r)})
 }
 
 // ReadJSONBody checks the method, the content type and the size of a JSON
@@ -97,7 +97,8 @@ func ReadJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, 
 	return body, nil
 }
 
-// RequestID returns the request id WithRequestID settled on, or "".
+// RequestID returns the request's id: the caller's X-Request-ID, or the
+// one EnsureRequestID made; "" if neither.
 func RequestID(r *http.Request) string {
 	if r == nil {
 		return ""
@@ -105,28 +106,47 @@ func RequestID(r *http.Request) string {
 	return r.Header.Get(requestIDHeader)
 }
 
+// EnsureRequestID returns the request's id, making one when the caller
+// sent none, and sets it on the response. Errors call it: their body and
+// the log line carry the same id.
+func EnsureRequestID(w http.ResponseWriter, r *http.Request) string {
+	if r == nil {
+		return ""
+	}
+	if id := RequestID(r); id != "" {
+		return id
+	}
+	vals := []string{ids.New()}
+	r.Header[requestIDHeader] = vals
+	if w != nil {
+		w.Header()[requestIDHeader] = vals
+	}
+	return vals[0]
+}
+
 const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 
-// WithRequestID takes X-Request-ID from the caller (AuthZEN §Request
-// Identification) or makes one, and echoes it in the response. The id
-// settled on replaces the caller's header in the request (read it with
-// RequestID), which costs nothing per request, unlike a derived context.
-// It also turns a panic into a 500 with the request id, logged with its
-// stack, so that one bad request never takes the server down.
+// WithRequestID echoes the caller's X-Request-ID (AuthZEN §Request
+// Identification: the PEP makes request ids, the PDP returns them); an
+// invalid one (empty, repeated, over 128 bytes) is dropped, and errors get
+// a fresh one (EnsureRequestID). It also turns a panic into a 500 with the
+// request id, logged with its stack, so that one bad request never takes
+// the server down.
 func WithRequestID(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vals := r.Header[requestIDHeader]
-		if len(vals) != 1 || vals[0] == "" || len(vals[0]) > 128 {
-			vals = []string{ids.New()}
-			r.Header[requestIDHeader] = vals
+		if vals := r.Header[requestIDHeader]; len(vals) > 0 {
+			if len(vals) == 1 && vals[0] != "" && len(vals[0]) <= 128 {
+				w.Header()[requestIDHeader] = vals
+			} else {
+				delete(r.Header, requestIDHeader)
+			}
 		}
-		w.Header()[requestIDHeader] = vals
 		defer func() {
 			if v := recover(); v != nil {
 				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "panic in handler", "request_id", vals[0], "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				log.ErrorContext(r.Context(), "panic in handler", "request_id", EnsureRequestID(w, r), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				WriteError(w, r, fmt.Errorf("panic: %v", v))
 			}
 		}()

@@ -65,3 +65,45 @@ func TestReadJSONBody(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestIDs: the caller's id is echoed; without one, a success has
+// none and an error gets a fresh one, the same in its header and body.
+func TestRequestIDs(t *testing.T) {
+	ok := httpx.WithRequestID(slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	bad := httpx.WithRequestID(slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, r, httpx.Errorf(http.StatusBadRequest, "no"))
+	}))
+	for _, tc := range []struct {
+		name    string
+		h       http.Handler
+		sent    string
+		wantHdr string // "*" any non-empty
+	}{
+		{"echoed", ok, "rid-7", "rid-7"},
+		{"none on success", ok, "", ""},
+		{"made for an error", bad, "", "*"},
+		{"echoed on an error", bad, "rid-8", "rid-8"},
+		{"too long dropped", ok, strings.Repeat("x", 129), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/", nil)
+			if tc.sent != "" {
+				req.Header.Set("X-Request-ID", tc.sent)
+			}
+			rec := httptest.NewRecorder()
+			tc.h.ServeHTTP(rec, req)
+			got := rec.Header().Get("X-Request-ID")
+			if tc.wantHdr == "*" && got == "" || tc.wantHdr != "*" && got != tc.wantHdr {
+				t.Fatalf("X-Request-ID = %q, want %q", got, tc.wantHdr)
+			}
+			if rec.Code >= 400 {
+				var body httpx.ErrorBody
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.RequestID != got {
+					t.Errorf("body %s: request_id %q, header %q", rec.Body, body.RequestID, got)
+				}
+			}
+		})
+	}
+}

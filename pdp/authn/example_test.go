@@ -24,6 +24,7 @@ func ExampleMiddleware() {
 
 	for _, auth := range []string{"", "Bearer " + token, "Bearer wrong"} {
 		r := httptest.NewRequest(http.MethodPost, "/access/v1/evaluation", nil)
+		r.Header.Set("X-Request-ID", "req-1") // errors name it (one is made when the caller sends none)
 		if auth != "" {
 			r.Header.Set("Authorization", auth)
 		}
@@ -32,10 +33,10 @@ func ExampleMiddleware() {
 		fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"), w.Body.String())
 	}
 	// Output:
-	// 401 Bearer realm="agentguard" {"error":"authentication required","status":401}
+	// 401 Bearer realm="agentguard" {"error":"authentication required","status":401,"request_id":"req-1"}
 	//
 	// 200  hello Agent::"acme-agents/triage"
-	// 401 Bearer realm="agentguard", error="invalid_token", error_description="the credential is invalid, expired or not for this audience" {"error":"invalid credentials","status":401}
+	// 401 Bearer realm="agentguard", error="invalid_token", error_description="the credential is invalid, expired or not for this audience" {"error":"invalid credentials","status":401,"request_id":"req-1"}
 }
 
 // In a cluster: ServiceAccount tokens via TokenReview, or SPIFFE SVIDs over

@@ -102,7 +102,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error, opts HTTPOpti
 		msg = "internal error"
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	httpx.WriteJSON(w, status, httpx.ErrorBody{Error: msg, Status: status, RequestID: httpx.RequestID(r)})
+	httpx.WriteJSON(w, status, httpx.ErrorBody{Error: msg, Status: status, RequestID: httpx.EnsureRequestID(w, r)})
 }
 
 // quote renders s as an RFC 9110 quoted-string.

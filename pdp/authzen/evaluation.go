@@ -313,10 +313,11 @@ func (s *Server) fail(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 	span.SetStatus(codes.Error, err.Error())
 	s.metrics.errors(ctx, endpoint, status)
+	rid := httpx.EnsureRequestID(w, r)
 	if status >= 500 {
-		s.opts.Log.ErrorContext(ctx, "request failed", "request_id", httpx.RequestID(r), "status", status, "error", err)
+		s.opts.Log.ErrorContext(ctx, "request failed", "request_id", rid, "status", status, "error", err)
 	} else {
-		s.opts.Log.DebugContext(ctx, "bad request", "request_id", httpx.RequestID(r), "status", status, "error", err)
+		s.opts.Log.DebugContext(ctx, "bad request", "request_id", rid, "status", status, "error", err)
 	}
 	httpx.WriteError(w, r, err)
 }
