@@ -1,6 +1,10 @@
 package pdp
 
-import "time"
+import (
+	"time"
+
+	"github.com/cedar-policy/cedar-go/types"
+)
 
 // Decision is the answer to one authorization request.
 type Decision struct {
@@ -20,6 +24,29 @@ type Decision struct {
 	// At is the PDP's time of the decision, the context.now its policies
 	// saw.
 	At time.Time `json:"at,omitzero"`
+
+	// context is the Cedar context the policies saw.
+	context types.Record
+}
+
+// RequestString returns the caller's context.<key> (the AuthZEN request
+// context, as mapped into the Cedar context's "request" record) if it is a
+// string, or "". It reads the request as decided, with no second parse.
+func (d *Decision) RequestString(key string) string {
+	v, ok := d.context.Get(ContextRequest)
+	if !ok {
+		return ""
+	}
+	rec, ok := v.(types.Record)
+	if !ok {
+		return ""
+	}
+	if s, ok := rec.Get(types.String(key)); ok {
+		if str, ok := s.(types.String); ok {
+			return string(str)
+		}
+	}
+	return ""
 }
 
 // EvalError is a policy that could not be evaluated for a request.

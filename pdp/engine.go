@@ -203,6 +203,7 @@ func (e *Engine) authorize(req types.Request, principal *types.Entity) Decision 
 		ID:       ids.New(),
 		Allowed:  dec == cedar.Allow,
 		Revision: e.c.revision,
+		context:  req.Context,
 	}
 	if len(diag.Reasons) > 0 {
 		d.Reasons = make([]string, len(diag.Reasons))

@@ -18,7 +18,7 @@ import (
 func TestIndexDifferential(t *testing.T) {
 	t.Parallel()
 	const bundles, requests = 60, 400
-	ignoreID := cmpopts.IgnoreFields(pdp.Decision{}, "ID")
+	ignoreID := cmp.Options{cmpopts.IgnoreFields(pdp.Decision{}, "ID"), cmpopts.IgnoreUnexported(pdp.Decision{})}
 	var allowed, denied, withErrors, withReasons int
 	for seed := range uint64(bundles) {
 		g := newGen(seed, 40, 60)
@@ -71,7 +71,7 @@ func TestIndexDifferential(t *testing.T) {
 // group membership the index must walk at request time.
 func TestIndexDifferentialDynamicEntities(t *testing.T) {
 	t.Parallel()
-	ignoreID := cmpopts.IgnoreFields(pdp.Decision{}, "ID")
+	ignoreID := cmp.Options{cmpopts.IgnoreFields(pdp.Decision{}, "ID"), cmpopts.IgnoreUnexported(pdp.Decision{})}
 	var allowed int
 	for seed := range uint64(20) {
 		g := newGen(seed, 40, 60)

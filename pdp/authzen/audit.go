@@ -3,7 +3,6 @@ package authzen
 import (
 	"context"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentguard/agentguard/audit"
@@ -43,15 +42,7 @@ func (s *Server) auditDecision(ctx context.Context, eng *pdp.Engine, id *authn.I
 			rec.Delegation = []string{id.Principal.String()}
 		}
 	}
-	var c struct {
-		User    string `json:"user"`
-		Task    string `json:"task"`
-		Session string `json:"session"`
-	}
-	if len(r.Context) > 0 {
-		_ = jsonv2.Unmarshal(r.Context, &c)
-	}
-	rec.OnBehalfOf, rec.TaskID, rec.SessionID = c.User, c.Task, c.Session
+	rec.OnBehalfOf, rec.TaskID, rec.SessionID = d.RequestString("user"), d.RequestString("task"), d.RequestString("session")
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		rec.TraceID, rec.SpanID = sc.TraceID().String(), sc.SpanID().String()
 	}
