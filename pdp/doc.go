@@ -5,7 +5,9 @@
 // determined it.
 //
 // cedar-go evaluates every policy on every request. The Engine keeps a scope
-// index (principal/action/resource ==, in, is) and hands cedar.Authorize
-// only the policies whose scope can match, so decision time depends on the
-// number of candidate policies, not on the size of the bundle.
+// index (principal/action/resource ==, in, is), matches each candidate's
+// scope exactly and hands cedar.Authorize only the bodies of the policies
+// whose scope holds, so decision time depends on the number of matching
+// policies, not on the size of the bundle, and Cedar does not check a
+// scope the index already has.
 package pdp

@@ -190,7 +190,7 @@ func (e *Engine) authorize(req types.Request, principal *types.Entity) Decision 
 		dec, diag = cedar.Authorize(all, entities, req)
 	} else {
 		bp := e.bufs.Get().(*[]*policy)
-		cands := e.index.candidates(&req, l, (*bp)[:0])
+		cands := e.index.exact(&req, l, e.index.candidates(&req, l, (*bp)[:0]))
 		if e.grants != nil {
 			cands = e.grants.appendCandidates(cands, &req)
 		}

@@ -11,9 +11,8 @@ import (
 // scopeIndex files every policy under one key of its scope, the most
 // selective one it has, so that a request only looks at the policies whose
 // scope can match it. A policy whose scope constrains nothing is a
-// candidate for every request. cedar.Authorize still evaluates each
-// candidate's full scope and conditions, so the index may return too much
-// but never too little.
+// candidate for every request. The candidates may be too many but never
+// too few; exact then matches each one's whole scope (scope.go).
 type scopeIndex struct {
 	all []*policy // unconstrained scope
 
@@ -135,6 +134,25 @@ func (ix *scopeIndex) candidates(req *types.Request, l *layered, buf []*policy) 
 		buf = dedupeMulti(buf, start)
 	}
 	return buf
+}
+
+// exact keeps the candidates whose scope holds for req, each as its body
+// alone, and those whose scope it cannot match itself, as they are.
+func (ix *scopeIndex) exact(req *types.Request, l *layered, cands []*policy) []*policy {
+	n := 0
+	for _, p := range cands {
+		switch {
+		case !p.exact:
+			cands[n] = p
+		case p.scope.matches(req, ix, l):
+			cands[n] = p.body
+		default:
+			continue
+		}
+		n++
+	}
+	clear(cands[n:])
+	return cands[:n]
 }
 
 // appendIn appends the policies filed under uid or any of its ancestors

@@ -125,6 +125,22 @@ type policy struct {
 	id    cedar.PolicyID
 	p     *cedar.Policy
 	multi bool // indexed under several keys (action in [..])
+
+	// scope is p's scope, and body p with an unconstrained one, when the
+	// index can match the scope itself (exact); see scope.go.
+	scope scope
+	body  *policy
+	exact bool
+}
+
+// newPolicy files a bundle policy with its scope and body.
+func newPolicy(id cedar.PolicyID, p *cedar.Policy) *policy {
+	out := &policy{id: id, p: p}
+	if s, ok := compileScope(p); ok {
+		out.scope, out.exact = s, true
+		out.body = &policy{id: id, p: bodyOnly(p)}
+	}
+	return out
 }
 
 // compiled is everything New derives from a Source.
@@ -182,7 +198,7 @@ func compile(src Source) (*compiled, error) {
 				errs = append(errs, &LoadError{File: f.Name, Line: pos.Line, Err: fmt.Errorf("policy %q does not validate against the schema: %w", id, err)})
 				continue
 			}
-			c.policies = append(c.policies, &policy{id: pid, p: p})
+			c.policies = append(c.policies, newPolicy(pid, p))
 		}
 	}
 
