@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/metric"
@@ -194,6 +195,9 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("/readyz", s.handleReady)
 	for pattern, h := range opts.Handlers {
 		s.mux.Handle(pattern, h)
+		if method, path, ok := strings.Cut(pattern, " "); ok && method != "" {
+			s.mux.HandleFunc(path, methodNotAllowed) // other methods: 405, not 404
+		}
 	}
 	if opts.Metrics != nil {
 		s.mux.Handle("/metrics", opts.Metrics)

@@ -304,3 +304,18 @@ func TestMetricsExposed(t *testing.T) {
 		}
 	}
 }
+
+// TestExtraHandlers: routes from Options.Handlers are served beside the
+// API, and other methods on them get a 405 with a JSON body.
+func TestExtraHandlers(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, authzen.Options{Handlers: map[string]http.Handler{
+		"GET /v1/status": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"status":"ok"}`) }),
+	}})
+	if code, out := do(t, s, "GET", "/v1/status", "", ""); code != 200 || out["status"] != "ok" {
+		t.Errorf("GET /v1/status = %d %v", code, out)
+	}
+	if code, out := do(t, s, "POST", "/v1/status", "application/json", "{}"); code != 405 {
+		t.Errorf("POST /v1/status = %d %v, want 405", code, out)
+	}
+}
