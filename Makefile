@@ -120,6 +120,10 @@ bench: ## Run the Go benchmarks (engine sizes, indexed vs plain; admission)
 bench-pdp: build $(BIN)/opa ## Load-test agentguard's PDP and OPA side by side on the same workload
 	go run ./hack/loadgen -agentguard $(BIN)/agentguard -opa $(BIN)/opa
 
+.PHONY: pgo
+pgo: build ## Refresh cmd/agentguard/default.pgo, the CPU profile Go optimizes the binary with (profile-guided optimization), from the bench-pdp workload
+	go run ./hack/loadgen -agentguard $(BIN)/agentguard -opa "" -requests 400000 -agentguard-profile cmd/agentguard/default.pgo
+
 .PHONY: chaos-pdp
 chaos-pdp: build envtest-bins ## Prove the PEP fallback under real faults (PDP killed/paused, apiserver down, bundle 500/tampered, clock skew); fails on any unsafe allow
 	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) go run ./hack/chaos-pdp -agentguard $(BIN)/agentguard

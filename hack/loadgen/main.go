@@ -60,6 +60,9 @@ type options struct {
 	// agentguardArgs are extra `agentguard serve` arguments.
 	agentguardArgs string
 	pin            bool
+	// profile, when set, is where agentguard's CPU profile of the
+	// measured rounds goes (`make pgo` makes cmd/agentguard/default.pgo).
+	profile string
 }
 
 func parseFlags() (options, error) {
@@ -80,6 +83,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.client, "client", "raw", "HTTP client: raw (a minimal keep-alive HTTP/1.1 client, half the CPU of net/http, which the servers need on a small machine) or nethttp (net/http Transport)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for the whole run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the generated files and server logs (their directory is printed)")
+	flag.StringVar(&o.profile, "agentguard-profile", "", "write agentguard's CPU profile over the first 30 s of the measured rounds to this file (for profile-guided optimization: `make pgo`)")
 	flag.BoolVar(&o.pin, "pin", true, "run the load generator on one CPU and the servers on the others (Linux, two CPUs or more), so that the client does not take CPU from the server it measures")
 	flag.StringVar(&o.agentguardArgs, "agentguard-args", "", "extra arguments for `agentguard serve`, space separated (e.g. \"--decision-log=false\" to compare without the decision log, which OPA does not keep by default)")
 	flag.Parse()
@@ -141,6 +145,7 @@ func bench(ctx context.Context, o options) (int, error) {
 	}
 
 	var targets []*target
+	var pprofAddr string
 	if o.agentguard != "" {
 		bundle, err := WriteBundle(filepath.Join(dir, "bundle"), o.policies, w)
 		if err != nil {
@@ -153,10 +158,17 @@ func bench(ctx context.Context, o options) (int, error) {
 		// Unauthenticated and with an unsigned bundle, like the OPA it is
 		// compared with: the benchmark measures decisions. The decision log
 		// stays on, as in production.
+		extra := strings.Fields(o.agentguardArgs)
+		if o.profile != "" {
+			if pprofAddr, err = freePort(); err != nil {
+				return 0, err
+			}
+			extra = append(extra, "--pprof-addr", pprofAddr)
+		}
 		srv, err := startServer(ctx, "agentguard", addr, "/readyz", dir, time.Minute, o.agentguard,
 			append([]string{"serve", "--pdp", "--pdp-addr", addr, "--bundle", bundle, "--log-level", "warn"},
 				append([]string{"--insecure-allow-unauthenticated", "--insecure-skip-bundle-verify", "--data-dir", filepath.Join(dir, "state")},
-					strings.Fields(o.agentguardArgs)...)...)...)
+					extra...)...)...)
 		if err != nil {
 			return 0, err
 		}
@@ -229,6 +241,10 @@ func bench(ctx context.Context, o options) (int, error) {
 			return 0, err
 		}
 	}
+	var profiled <-chan error
+	if pprofAddr != "" {
+		profiled = fetchProfile(ctx, pprofAddr, 30*time.Second, o.profile)
+	}
 	for round := 1; round <= o.rounds; round++ {
 		for _, t := range targets {
 			r := drive(ctx, t, reqs, len(reqs), o.concurrency, fmt.Sprintf("round %d", round))
@@ -237,6 +253,13 @@ func bench(ctx context.Context, o options) (int, error) {
 			}
 			results[t.name] = append(results[t.name], r)
 		}
+	}
+
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return 0, fmt.Errorf("agentguard profile: %w", err)
+		}
+		fmt.Fprintln(os.Stderr, "agentguard CPU profile written to", o.profile)
 	}
 
 	rows := make([]runResult, 0, len(targets))
