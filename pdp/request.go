@@ -3,6 +3,7 @@ package pdp
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -177,7 +178,7 @@ func flatRecord(raw []byte) (types.Record, bool) {
 	if _, err := fd.dec.ReadToken(); err != nil {
 		return types.Record{}, false
 	}
-	if _, err := fd.dec.ReadToken(); err != io.EOF {
+	if _, err := fd.dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return types.Record{}, false // trailing data
 	}
 	if len(m) == 0 {

@@ -30,7 +30,7 @@ func runPprof(ctx context.Context, addr string, log *slog.Logger) error {
 	log.Info("serving runtime profiles", "addr", l.Addr().String())
 	go func() {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
