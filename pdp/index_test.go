@@ -106,3 +106,52 @@ func TestIndexDifferentialDynamicEntities(t *testing.T) {
 		t.Fatal("no request allowed: the test proves little")
 	}
 }
+
+// TestIndexDifferentialRequestPrincipal covers a principal entity that the
+// caller supplies with the request (EvaluateAs/Decide: an approver's user
+// entity with the groups its token carries), whose ancestors the index
+// must walk, in the scope match too.
+func TestIndexDifferentialRequestPrincipal(t *testing.T) {
+	t.Parallel()
+	ignoreID := cmp.Options{cmpopts.IgnoreFields(pdp.Decision{}, "ID"), cmpopts.IgnoreUnexported(pdp.Decision{})}
+	var decided, allowed int
+	for seed := range uint64(20) {
+		g := newGen(seed, 40, 60)
+		src := g.source(t, 60)
+		indexed, err := pdp.New(src, pdp.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := pdp.New(src, pdp.Options{DisableIndex: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 300 {
+			req := g.request()
+			uid := types.NewEntityUID("User", types.String(fmt.Sprint("tok", g.pick(20))))
+			req.Principal = uid
+			principal := &types.Entity{UID: uid,
+				Parents:    types.NewEntityUIDSet(types.NewEntityUID("Group", types.String(fmt.Sprint("g", g.pick(8))))),
+				Attributes: types.NewRecord(types.RecordMap{"level": types.Long(g.pick(5))})}
+			want, werr := plain.Decide(req, principal)
+			got, gerr := indexed.Decide(req, principal)
+			if (werr == nil) != (gerr == nil) {
+				t.Fatalf("seed %d request %d: plain error %v, indexed error %v", seed, i, werr, gerr)
+			}
+			if werr != nil {
+				continue
+			}
+			decided++
+			if diff := cmp.Diff(want, got, ignoreID, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("seed %d request %d: (-plain +indexed):\n%s", seed, i, diff)
+			}
+			if want.Allowed {
+				allowed++
+			}
+		}
+	}
+	if decided == 0 || allowed == 0 {
+		t.Fatalf("decided %d, allowed %d: the test proves little", decided, allowed)
+	}
+	t.Logf("%d decisions compared, %d allowed", decided, allowed)
+}
