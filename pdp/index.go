@@ -142,7 +142,7 @@ func (ix *scopeIndex) exact(req *types.Request, l *layered, cands []*policy) []*
 	n := 0
 	for _, p := range cands {
 		switch {
-		case !p.exact:
+		case p.body == nil:
 			cands[n] = p
 		case p.scope.matches(req, ix, l):
 			cands[n] = p.body

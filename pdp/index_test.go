@@ -12,13 +12,29 @@ import (
 	"github.com/agentguard/agentguard/pdp"
 )
 
+// sameDecision compares decisions but for their ids.
+var sameDecision = cmp.Options{cmpopts.IgnoreFields(pdp.Decision{}, "ID"), cmpopts.IgnoreUnexported(pdp.Decision{}), cmpopts.EquateEmpty()}
+
+// enginePair loads src twice with opts: with the scope index and without.
+func enginePair(t *testing.T, src pdp.Source, opts pdp.Options) (indexed, plain *pdp.Engine) {
+	t.Helper()
+	indexed, err := pdp.New(src, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.DisableIndex = true
+	if plain, err = pdp.New(src, opts); err != nil {
+		t.Fatal(err)
+	}
+	return indexed, plain
+}
+
 // TestIndexDifferential proves the scope index changes nothing: over many
 // generated bundles and requests, decisions, determining policy ids and
 // evaluation errors are identical with and without it.
 func TestIndexDifferential(t *testing.T) {
 	t.Parallel()
 	const bundles, requests = 60, 400
-	ignoreID := cmp.Options{cmpopts.IgnoreFields(pdp.Decision{}, "ID"), cmpopts.IgnoreUnexported(pdp.Decision{})}
 	var allowed, denied, withErrors, withReasons int
 	for seed := range uint64(bundles) {
 		g := newGen(seed, 40, 60)
@@ -31,19 +47,12 @@ func TestIndexDifferential(t *testing.T) {
 			until := time.UnixMilli(int64(g.pick(3)-1) * 1000)
 			grants.Put(pdp.Grant{ID: fmt.Sprint(i), Principal: req.Principal, Action: req.Action, Resource: req.Resource, Until: until})
 		}
-		indexed, err := pdp.New(src, pdp.Options{Grants: grants})
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		plain, err := pdp.New(src, pdp.Options{DisableIndex: true, Grants: grants})
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
+		indexed, plain := enginePair(t, src, pdp.Options{Grants: grants})
 		for i := range requests {
 			req := g.request()
 			want := plain.Authorize(req)
 			got := indexed.Authorize(req)
-			if diff := cmp.Diff(want, got, ignoreID, cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(want, got, sameDecision); diff != "" {
 				t.Fatalf("seed %d request %d %v: indexed decision differs (-plain +indexed):\n%s", seed, i, req, diff)
 			}
 			if want.Allowed {
@@ -71,7 +80,6 @@ func TestIndexDifferential(t *testing.T) {
 // group membership the index must walk at request time.
 func TestIndexDifferentialDynamicEntities(t *testing.T) {
 	t.Parallel()
-	ignoreID := cmp.Options{cmpopts.IgnoreFields(pdp.Decision{}, "ID"), cmpopts.IgnoreUnexported(pdp.Decision{})}
 	var allowed int
 	for seed := range uint64(20) {
 		g := newGen(seed, 40, 60)
@@ -82,19 +90,12 @@ func TestIndexDifferentialDynamicEntities(t *testing.T) {
 			parents := types.NewEntityUIDSet(types.NewEntityUID("Group", types.String(fmt.Sprint("g", g.pick(8)))))
 			dyn[uid] = types.Entity{UID: uid, Parents: parents, Attributes: types.NewRecord(types.RecordMap{"level": types.Long(g.pick(5))})}
 		}
-		indexed, err := pdp.New(src, pdp.Options{Entities: dyn})
-		if err != nil {
-			t.Fatal(err)
-		}
-		plain, err := pdp.New(src, pdp.Options{Entities: dyn, DisableIndex: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		indexed, plain := enginePair(t, src, pdp.Options{Entities: dyn})
 		for i := range 300 {
 			req := g.request()
 			req.Principal = types.NewEntityUID("User", types.String(fmt.Sprint("dyn", g.pick(20))))
 			want, got := plain.Authorize(req), indexed.Authorize(req)
-			if diff := cmp.Diff(want, got, ignoreID, cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(want, got, sameDecision); diff != "" {
 				t.Fatalf("seed %d request %d: (-plain +indexed):\n%s", seed, i, diff)
 			}
 			if want.Allowed {
@@ -113,19 +114,11 @@ func TestIndexDifferentialDynamicEntities(t *testing.T) {
 // must walk, in the scope match too.
 func TestIndexDifferentialRequestPrincipal(t *testing.T) {
 	t.Parallel()
-	ignoreID := cmp.Options{cmpopts.IgnoreFields(pdp.Decision{}, "ID"), cmpopts.IgnoreUnexported(pdp.Decision{})}
 	var decided, allowed int
 	for seed := range uint64(20) {
 		g := newGen(seed, 40, 60)
 		src := g.source(t, 60)
-		indexed, err := pdp.New(src, pdp.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		plain, err := pdp.New(src, pdp.Options{DisableIndex: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		indexed, plain := enginePair(t, src, pdp.Options{})
 		for i := range 300 {
 			req := g.request()
 			uid := types.NewEntityUID("User", types.String(fmt.Sprint("tok", g.pick(20))))
@@ -142,7 +135,7 @@ func TestIndexDifferentialRequestPrincipal(t *testing.T) {
 				continue
 			}
 			decided++
-			if diff := cmp.Diff(want, got, ignoreID, cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(want, got, sameDecision); diff != "" {
 				t.Fatalf("seed %d request %d: (-plain +indexed):\n%s", seed, i, diff)
 			}
 			if want.Allowed {

@@ -126,19 +126,17 @@ type policy struct {
 	p     *cedar.Policy
 	multi bool // indexed under several keys (action in [..])
 
-	// scope is p's scope, and body p with an unconstrained one, when the
-	// index can match the scope itself (exact); see scope.go.
+	// scope is p's scope and body p with an unconstrained one, when the
+	// index can match the scope itself (body != nil); see scope.go.
 	scope scope
 	body  *policy
-	exact bool
 }
 
 // newPolicy files a bundle policy with its scope and body.
 func newPolicy(id cedar.PolicyID, p *cedar.Policy) *policy {
 	out := &policy{id: id, p: p}
 	if s, ok := compileScope(p); ok {
-		out.scope, out.exact = s, true
-		out.body = &policy{id: id, p: bodyOnly(p)}
+		out.scope, out.body = s, &policy{id: id, p: bodyOnly(p)}
 	}
 	return out
 }

@@ -25,8 +25,9 @@ type scope struct {
 	actionIn            bool              // action in (the group or the list)
 }
 
+// entityScope is a principal or resource constraint; the zero value is
+// unconstrained.
 type entityScope struct {
-	any    bool
 	typ    types.EntityType // "": any type
 	uid    types.EntityUID  // zero: any entity
 	within bool             // uid is an ancestor or itself (in), not equal
@@ -63,7 +64,7 @@ func compileScope(p *cedar.Policy) (scope, bool) {
 func entityScopeOf(n any) (entityScope, bool) {
 	switch n := n.(type) {
 	case xast.ScopeTypeAll:
-		return entityScope{any: true}, true
+		return entityScope{}, true
 	case xast.ScopeTypeEq:
 		return entityScope{uid: n.Entity}, true
 	case xast.ScopeTypeIn:
@@ -103,12 +104,10 @@ func (s *scope) matches(req *types.Request, ix *scopeIndex, l *layered) bool {
 
 func (ix *scopeIndex) entityMatches(s *entityScope, uid types.EntityUID, l *layered) bool {
 	switch {
-	case s.any:
-		return true
 	case s.typ != "" && uid.Type != s.typ:
 		return false
 	case s.uid == (types.EntityUID{}):
-		return true // is T
+		return true // unconstrained, or is T
 	case uid == s.uid:
 		return true
 	case !s.within:

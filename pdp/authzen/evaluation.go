@@ -324,7 +324,7 @@ func (s *Server) fail(ctx context.Context, w http.ResponseWriter, r *http.Reques
 
 // record adds a decision to the span, the metrics and the debug log.
 func (s *Server) record(ctx context.Context, span trace.Span, endpoint string, req *pdp.Request, d pdp.Decision, start time.Time) {
-	s.metrics.decision(ctx, endpoint, d.Allowed, time.Since(start), toolLabel(s.opts.Engines.Engine(), req))
+	s.metrics.decision(endpoint, d.Allowed, time.Since(start), toolLabel(s.opts.Engines.Engine(), req))
 	if s.opts.Log.Enabled(ctx, slog.LevelDebug) {
 		s.opts.Log.DebugContext(ctx, "decision", "decision_id", d.ID, "allowed", d.Allowed, "policies", d.Reasons,
 			"subject", req.Subject.Type+":"+req.Subject.ID, "action", req.Action.Name, "resource", req.Resource.Type+":"+req.Resource.ID,

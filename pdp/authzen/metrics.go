@@ -119,7 +119,7 @@ func (m *metrics) fallbackRecords(ctx context.Context, n, dropped int) {
 
 // decision counts one decision and records its latency. tool must come
 // from a bounded set (see toolLabel).
-func (m *metrics) decision(ctx context.Context, endpoint string, allowed bool, d time.Duration, tool string) {
+func (m *metrics) decision(endpoint string, allowed bool, d time.Duration, tool string) {
 	k := countKey{endpoint, allowed, tool}
 	m.mu.RLock()
 	c := m.counts[k]

@@ -18,11 +18,10 @@ func BenchmarkMetricsDecision(b *testing.B) {
 		b.Fatal(err)
 	}
 	tools := []string{"a/b", "c/d", "e/f", "g/h"}
-	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		m.decision(ctx, "evaluation", i&1 == 0, 30*time.Microsecond, tools[i&3])
+		m.decision("evaluation", i&1 == 0, 30*time.Microsecond, tools[i&3])
 		i++
 	}
 }

@@ -193,9 +193,11 @@ func New(opts Options) (*Server, error) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("/readyz", s.handleReady)
+	paths := map[string]bool{}
 	for pattern, h := range opts.Handlers {
 		s.mux.Handle(pattern, h)
-		if method, path, ok := strings.Cut(pattern, " "); ok && method != "" {
+		if _, path, ok := strings.Cut(pattern, " "); ok && !paths[path] {
+			paths[path] = true
 			s.mux.HandleFunc(path, methodNotAllowed) // other methods: 405, not 404
 		}
 	}

@@ -310,7 +310,8 @@ func TestMetricsExposed(t *testing.T) {
 func TestExtraHandlers(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, authzen.Options{Handlers: map[string]http.Handler{
-		"GET /v1/status": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"status":"ok"}`) }),
+		"GET /v1/status":    http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"status":"ok"}`) }),
+		"DELETE /v1/status": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }),
 	}})
 	if code, out := do(t, s, "GET", "/v1/status", "", ""); code != 200 || out["status"] != "ok" {
 		t.Errorf("GET /v1/status = %d %v", code, out)
