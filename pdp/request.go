@@ -79,7 +79,8 @@ func (m *Mapping) cedarRequest(r *Request, now time.Time) (types.Request, error)
 		return types.Request{}, badRequest("action.name", "unknown action %q (the bundle maps %s)", r.Action.Name, keys(m.Actions))
 	}
 
-	ctx := make(types.RecordMap, 5)
+	ctx := scratchMap()
+	defer putScratchMap(ctx)
 	ctx[ContextNow] = types.NewDatetime(now)
 	for _, part := range []struct {
 		key, field string
@@ -126,6 +127,20 @@ func record(raw json.RawMessage) (types.Record, bool, error) {
 	return rec, true, nil
 }
 
+// scratchMaps hold the maps records are built in: types.NewRecord copies
+// its map, so the one it was given is free again once it returns.
+var scratchMaps = sync.Pool{New: func() any { return make(types.RecordMap, 8) }}
+
+func scratchMap() types.RecordMap { return scratchMaps.Get().(types.RecordMap) }
+
+func putScratchMap(m types.RecordMap) {
+	if len(m) > 8 {
+		return // a large one would keep its memory in the pool
+	}
+	clear(m)
+	scratchMaps.Put(m)
+}
+
 // decoders are reused jsontext decoders for flatRecord.
 var decoders = sync.Pool{New: func() any {
 	fd := &flatDecoder{}
@@ -152,7 +167,8 @@ func flatRecord(raw []byte) (types.Record, bool) {
 	if tok, err := fd.dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return types.Record{}, false
 	}
-	m := make(types.RecordMap, 4)
+	m := scratchMap()
+	defer putScratchMap(m)
 	for fd.dec.PeekKind() != '}' {
 		k, err := fd.dec.ReadToken()
 		if err != nil || k.Kind() != '"' {

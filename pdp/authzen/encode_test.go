@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
+	"unsafe"
 )
 
 // TestAppendDecision: appendDecision writes what encoding/json writes for
@@ -67,4 +69,28 @@ func BenchmarkWriteDecision(b *testing.B) {
 			_ = json.NewEncoder(&buf).Encode(&d)
 		}
 	})
+}
+
+// TestEvaluatedAt: decisions in one millisecond share a stamp; every stamp
+// is RFC 3339 in UTC with milliseconds, whatever the zone of the time.
+func TestEvaluatedAt(t *testing.T) {
+	zone := time.FixedZone("UTC+5", 5*3600)
+	base := time.Date(2026, 11, 27, 14, 39, 1, 123_000_000, zone)
+	for _, c := range []struct {
+		at   time.Time
+		want string
+	}{
+		{base, "2026-11-27T09:39:01.123Z"},
+		{base.Add(999 * time.Microsecond), "2026-11-27T09:39:01.123Z"},
+		{base.Add(time.Millisecond), "2026-11-27T09:39:01.124Z"},
+		{base, "2026-11-27T09:39:01.123Z"},
+		{base.Add(-time.Hour).UTC(), "2026-11-27T08:39:01.123Z"},
+	} {
+		if got := evaluatedAt(c.at); got != c.want {
+			t.Errorf("evaluatedAt(%v) = %q, want %q", c.at, got, c.want)
+		}
+	}
+	if a, b := evaluatedAt(base), evaluatedAt(base.Add(500*time.Microsecond)); unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("two decisions in one millisecond formatted the stamp twice")
+	}
 }

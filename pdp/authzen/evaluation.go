@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -234,7 +235,7 @@ func (s *Server) decision(eng *pdp.Engine, d pdp.Decision) Decision {
 	*dc = DecisionContext{
 		DecisionID:   d.ID,
 		EvaluationID: d.ID,
-		EvaluatedAt:  at.UTC().Format("2006-01-02T15:04:05.000Z07:00"), // RFC 3339, milliseconds: PEPs align their clocks with it
+		EvaluatedAt:  evaluatedAt(at),
 		Revision:     d.Revision,
 		Reason:       reasonCode(d),
 		ReasonAdmin:  &p.admin,
@@ -243,6 +244,28 @@ func (s *Server) decision(eng *pdp.Engine, d pdp.Decision) Decision {
 		dc.Policies = d.Reasons
 	}
 	return Decision{Decision: d.Allowed, Context: dc}
+}
+
+// stamp is a formatted evaluated_at and its millisecond.
+type stamp struct {
+	ms int64
+	s  string
+}
+
+// lastStamp is the most recent evaluated_at: decisions within one
+// millisecond share it.
+var lastStamp atomic.Pointer[stamp]
+
+// evaluatedAt formats t for evaluated_at: RFC 3339 in UTC with
+// milliseconds, the precision PEPs align their clocks with.
+func evaluatedAt(t time.Time) string {
+	ms := t.UnixMilli()
+	if st := lastStamp.Load(); st != nil && st.ms == ms {
+		return st.s
+	}
+	st := &stamp{ms: ms, s: t.UTC().Format("2006-01-02T15:04:05.000Z07:00")}
+	lastStamp.Store(st)
+	return st.s
 }
 
 func reasonCode(d pdp.Decision) string {
