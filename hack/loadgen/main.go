@@ -9,14 +9,17 @@
 // against the workload's expected one, so the benchmark is also a
 // differential test: any mismatch or error makes it exit non-zero.
 //
-// It prints one row per server (the best, or median, round) and, as its last
-// line, "pdp-vs-opa throughput ratio: N.NN" (agentguard ÷ OPA). Progress,
+// It prints one row per server and, as its last line, "pdp-vs-opa throughput
+// ratio: N.NN" (agentguard ÷ OPA): by default (-pick pair) the median, over
+// the rounds, of the ratio of the two servers' rounds run one after the
+// other, and the rows are that pair; -pick best or median compares each
+// server's best or median round instead. Progress,
 // one line per pass with the CPU time server and load generator spent per
 // request, goes to stderr: on a small shared machine the CPU per request is
 // steadier than the throughput.
 //
 //	go run ./hack/loadgen -agentguard bin/agentguard -opa bin/opa \
-//	    [-requests 200000] [-concurrency 16] [-rounds 3] [-seed 1] [-keep]
+//	    [-requests 200000] [-concurrency 16] [-rounds 5] [-seed 1] [-keep]
 //
 // By default (-pin) the load generator runs on one CPU and the servers on
 // the others: on a small machine a client sharing the server's CPUs takes
@@ -77,9 +80,9 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.workload.Requests, "requests", 200000, "requests per round and server")
 	flag.Uint64Var(&o.workload.Seed, "seed", 1, "workload seed")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrent workers (keep-alive connections) per server")
-	flag.IntVar(&o.rounds, "rounds", 3, "measured rounds per server, run alternately")
+	flag.IntVar(&o.rounds, "rounds", 5, "measured rounds per server, run alternately")
 	flag.IntVar(&o.warmup, "warmup", 20000, "warm-up requests per server before the rounds")
-	flag.StringVar(&o.pick, "pick", "best", "round to report per server: best or median (by throughput)")
+	flag.StringVar(&o.pick, "pick", "pair", "how rounds make the ratio: pair (median over side-by-side round pairs of agentguard ÷ OPA; the rows are the median pair), best or median (each server's best or median round by throughput)")
 	flag.StringVar(&o.client, "client", "raw", "HTTP client: raw (a minimal keep-alive HTTP/1.1 client, half the CPU of net/http, which the servers need on a small machine) or nethttp (net/http Transport)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for the whole run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the generated files and server logs (their directory is printed)")
@@ -94,8 +97,8 @@ func parseFlags() (options, error) {
 		return o, errors.New("-requests, -tenants, -agents, -tools and -servers must be positive")
 	case o.concurrency <= 0 || o.rounds <= 0 || o.warmup < 0:
 		return o, errors.New("-concurrency and -rounds must be positive, -warmup not negative")
-	case o.pick != "best" && o.pick != "median":
-		return o, fmt.Errorf("-pick %q: want best or median", o.pick)
+	case o.pick != "pair" && o.pick != "best" && o.pick != "median":
+		return o, fmt.Errorf("-pick %q: want pair, best or median", o.pick)
 	case o.client != "nethttp" && o.client != "raw":
 		return o, fmt.Errorf("-client %q: want nethttp or raw", o.client)
 	case o.agentguard == "" && o.opa == "":
@@ -264,8 +267,16 @@ func bench(ctx context.Context, o options) (int, error) {
 
 	rows := make([]runResult, 0, len(targets))
 	mismatches := 0
+	ratio, pairIdx, paired := pairedRatio(results["agentguard"], results["opa"])
 	for _, t := range targets {
-		rows = append(rows, pick(results[t.name], o.pick))
+		switch {
+		case o.pick == "pair" && paired:
+			rows = append(rows, results[t.name][pairIdx])
+		case o.pick == "pair":
+			rows = append(rows, pick(results[t.name], "median"))
+		default:
+			rows = append(rows, pick(results[t.name], o.pick))
+		}
 		for _, r := range results[t.name] {
 			mismatches += r.mismatchN
 		}
@@ -279,9 +290,13 @@ func bench(ctx context.Context, o options) (int, error) {
 				micros(ag), micros(opa), float64(opa)/float64(ag))
 		}
 		opa := rows[1].throughput()
-		if opa > 0 {
+		switch {
+		case o.pick == "pair" && paired:
+			fmt.Printf("throughput ratio per round: %s (median: round %d)\n", roundRatios(results["agentguard"], results["opa"]), pairIdx+1)
+			fmt.Printf("pdp-vs-opa throughput ratio: %.2f\n", ratio)
+		case opa > 0:
 			fmt.Printf("pdp-vs-opa throughput ratio: %.2f\n", rows[0].throughput()/opa)
-		} else {
+		default:
 			fmt.Println("pdp-vs-opa throughput ratio: n/a (OPA answered nothing)")
 			failed = true
 		}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -56,6 +58,45 @@ func medianCPU(rounds []runResult) time.Duration {
 	}
 	slices.Sort(d)
 	return d[(len(d)-1)/2]
+}
+
+// pairedRatio compares two servers' rounds run side by side: the ratio of
+// throughputs of each pair of rounds (round i of a, round i of b, run one
+// after the other), and the median pair's index (the lower middle for an
+// even count). On a shared machine whose speed drifts, a pair sees the same
+// machine; the best rounds of each server may not (OPA's rounds vary more, so
+// its best one is the luckier), and the median pair is not moved by one
+// lucky or unlucky round. ok is false without a comparable pair.
+func pairedRatio(a, b []runResult) (ratio float64, i int, ok bool) {
+	type pair struct {
+		ratio float64
+		i     int
+	}
+	var pairs []pair
+	for i := range min(len(a), len(b)) {
+		if tb := b[i].throughput(); tb > 0 {
+			pairs = append(pairs, pair{a[i].throughput() / tb, i})
+		}
+	}
+	if len(pairs) == 0 {
+		return 0, 0, false
+	}
+	slices.SortFunc(pairs, func(x, y pair) int { return cmp.Compare(x.ratio, y.ratio) })
+	m := pairs[(len(pairs)-1)/2]
+	return m.ratio, m.i, true
+}
+
+// roundRatios lists the throughput ratio of each pair of rounds, in order.
+func roundRatios(a, b []runResult) string {
+	var parts []string
+	for i := range min(len(a), len(b)) {
+		if tb := b[i].throughput(); tb > 0 {
+			parts = append(parts, fmt.Sprintf("%.2f", a[i].throughput()/tb))
+		} else {
+			parts = append(parts, "n/a")
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // pick chooses the reported round: the one with the best throughput, or the

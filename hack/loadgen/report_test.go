@@ -46,3 +46,31 @@ func TestPick(t *testing.T) {
 		t.Errorf("median CPU %v, want %v", got, want)
 	}
 }
+
+func TestPairedRatio(t *testing.T) {
+	t.Parallel()
+	round := func(n int) runResult {
+		return runResult{elapsed: time.Second, latencies: make([]time.Duration, n)}
+	}
+	ag := []runResult{round(300), round(290), round(330), round(100)}
+	// OPA's best round (130) is paired with an ordinary agentguard round:
+	// best ÷ best would say 330/130 = 2.54; the pairs say 3.0, 2.23, 3.3, 1.0.
+	opa := []runResult{round(100), round(130), round(100), round(100)}
+	ratio, i, ok := pairedRatio(ag, opa)
+	if !ok || i != 1 || ratio != 290.0/130 {
+		t.Errorf("pairedRatio = %.3f, round %d, %v; want %.3f, round 1 (the lower middle of four)", ratio, i, ok, 290.0/130)
+	}
+	ratio, i, ok = pairedRatio(ag[:3], opa[:3])
+	if !ok || i != 0 || ratio != 3 {
+		t.Errorf("pairedRatio of three = %.3f, round %d, %v; want 3.000, round 0", ratio, i, ok)
+	}
+	if got := roundRatios(ag, opa); got != "3.00 2.23 3.30 1.00" {
+		t.Errorf("roundRatios = %q", got)
+	}
+	if _, _, ok := pairedRatio(ag, []runResult{round(0)}); ok {
+		t.Error("a pair without OPA answers made a ratio")
+	}
+	if _, _, ok := pairedRatio(nil, opa); ok {
+		t.Error("no agentguard rounds made a ratio")
+	}
+}
