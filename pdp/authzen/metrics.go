@@ -2,6 +2,7 @@ package authzen
 
 import (
 	"context"
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,41 +20,50 @@ import (
 //
 // Decisions are counted on every request, so the counter is kept in
 // atomics and handed to OpenTelemetry when a reader collects (an observable
-// counter): a decision costs one map read and one atomic add, not a lookup
-// in the SDK's attribute-set map. OpenTelemetry has no observable
-// histogram, so the latency histogram is a Prometheus one on the same
-// registry, resolved once per endpoint and outcome (an observation is a few
-// atomic adds); it has no tool label (alerts aggregate it anyway).
+// counter): a decision costs one lock-free map read and one atomic add, not
+// a lookup in the SDK's attribute-set map. The map, tool → counters, is
+// copied on the rare write (a tool's first decision; tools are a bounded
+// set). OpenTelemetry has no observable histogram, so the latency histogram
+// is a Prometheus one on the same registry, resolved once per endpoint and
+// outcome (an observation is a few atomic adds); it has no tool label
+// (alerts aggregate it anyway).
 type metrics struct {
 	errs      metric.Int64Counter
 	fbRecords metric.Int64Counter
 	fbDropped metric.Int64Counter
 
-	mu     sync.RWMutex
-	counts map[countKey]*decisionCount
+	counts atomic.Pointer[map[string]*toolCounts]
+	mu     sync.Mutex // serializes writers of counts
 
 	// latency holds the histogram's observer per endpoint and outcome.
-	latency map[latencyKey]prometheus.Observer
+	latency [len(endpoints)][2]prometheus.Observer
 }
 
-type countKey struct {
-	endpoint string
-	allowed  bool
-	tool     string
-}
-
-type latencyKey struct {
-	endpoint string
-	allowed  bool
-}
-
-type decisionCount struct {
-	n    atomic.Int64
-	attr metric.ObserveOption
+// toolCounts are one tool's decisions per endpoint and outcome (deny, allow).
+type toolCounts struct {
+	n    [len(endpoints)][2]atomic.Int64
+	attr [len(endpoints)][2]metric.ObserveOption
 }
 
 // endpoints are the values of the endpoint label.
-var endpoints = []string{"evaluation", "evaluations"}
+var endpoints = [...]string{"evaluation", "evaluations"}
+
+// endpointIndex is endpoint's place in endpoints, or -1.
+func endpointIndex(endpoint string) int {
+	for i, ep := range endpoints {
+		if ep == endpoint {
+			return i
+		}
+	}
+	return -1
+}
+
+func outcomeIndex(allowed bool) int {
+	if allowed {
+		return 1
+	}
+	return 0
+}
 
 func outcome(allowed bool) string {
 	if allowed {
@@ -67,7 +77,8 @@ func outcome(allowed bool) string {
 func newMetrics(mp metric.MeterProvider, reg prometheus.Registerer) (*metrics, error) {
 	m := mp.Meter("github.com/agentguard/agentguard/pdp/authzen")
 	var err error
-	out := &metrics{counts: map[countKey]*decisionCount{}, latency: map[latencyKey]prometheus.Observer{}}
+	out := &metrics{}
+	out.counts.Store(&map[string]*toolCounts{})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "agentguard_pdp_decision_duration_seconds",
 		Help:    "Time from request arrival to decision.",
@@ -78,9 +89,9 @@ func newMetrics(mp metric.MeterProvider, reg prometheus.Registerer) (*metrics, e
 			return nil, err
 		}
 	}
-	for _, ep := range endpoints {
+	for i, ep := range endpoints {
 		for _, allowed := range []bool{false, true} {
-			out.latency[latencyKey{ep, allowed}] = duration.WithLabelValues(ep, outcome(allowed))
+			out.latency[i][outcomeIndex(allowed)] = duration.WithLabelValues(ep, outcome(allowed))
 		}
 	}
 	if _, err = m.Int64ObservableCounter("agentguard.pdp.decisions",
@@ -103,11 +114,17 @@ func newMetrics(mp metric.MeterProvider, reg prometheus.Registerer) (*metrics, e
 	return out, nil
 }
 
+// observeDecisions reports every endpoint, outcome and tool that has had a
+// decision.
 func (m *metrics) observeDecisions(_ context.Context, o metric.Int64Observer) error {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	for _, c := range m.counts {
-		o.Observe(c.n.Load(), c.attr)
+	for _, c := range *m.counts.Load() {
+		for ep := range c.n {
+			for out := range c.n[ep] {
+				if n := c.n[ep][out].Load(); n > 0 {
+					o.Observe(n, c.attr[ep][out])
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -118,30 +135,40 @@ func (m *metrics) fallbackRecords(ctx context.Context, n, dropped int) {
 }
 
 // decision counts one decision and records its latency. tool must come
-// from a bounded set (see toolLabel).
+// from a bounded set (see toolLabel); endpoint is one of endpoints.
 func (m *metrics) decision(endpoint string, allowed bool, d time.Duration, tool string) {
-	k := countKey{endpoint, allowed, tool}
-	m.mu.RLock()
-	c := m.counts[k]
-	m.mu.RUnlock()
+	ep := endpointIndex(endpoint)
+	if ep < 0 {
+		return
+	}
+	c := (*m.counts.Load())[tool]
 	if c == nil {
-		c = m.newCount(k)
+		c = m.newTool(tool)
 	}
-	c.n.Add(1)
-	if o, ok := m.latency[latencyKey{endpoint, allowed}]; ok {
-		o.Observe(d.Seconds())
-	}
+	out := outcomeIndex(allowed)
+	c.n[ep][out].Add(1)
+	m.latency[ep][out].Observe(d.Seconds())
 }
 
-func (m *metrics) newCount(k countKey) *decisionCount {
+// newTool adds tool's counters to a copy of the map.
+func (m *metrics) newTool(tool string) *toolCounts {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if c := m.counts[k]; c != nil {
+	old := *m.counts.Load()
+	if c := old[tool]; c != nil {
 		return c
 	}
-	c := &decisionCount{attr: metric.WithAttributeSet(attribute.NewSet(
-		attribute.String("endpoint", k.endpoint), attribute.String("decision", outcome(k.allowed)), attribute.String("tool", k.tool)))}
-	m.counts[k] = c
+	c := &toolCounts{}
+	for ep, name := range endpoints {
+		for _, allowed := range []bool{false, true} {
+			c.attr[ep][outcomeIndex(allowed)] = metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("endpoint", name), attribute.String("decision", outcome(allowed)), attribute.String("tool", tool)))
+		}
+	}
+	next := make(map[string]*toolCounts, len(old)+1)
+	maps.Copy(next, old)
+	next[tool] = c
+	m.counts.Store(&next)
 	return c
 }
 
