@@ -251,6 +251,9 @@ func compile(src Source) (*compiled, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	in := interner{}
+	c.entities = in.entities(c.entities)
+	in.mapping(c.mapping)
 	return c, nil
 }
 
