@@ -2,6 +2,7 @@ package pdp
 
 import (
 	"github.com/cedar-policy/cedar-go/types"
+	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 )
 
 // interner makes the equal strings of one bundle share memory: entity
@@ -88,4 +89,99 @@ func (in interner) mapping(m *Mapping) {
 			typeMap[k] = types.EntityType(in.str(string(t)))
 		}
 	}
+}
+
+// conditions returns a policy's conditions with the strings of their
+// attribute names, variables and literals interned, so that an attribute
+// lookup finds its key by pointer and a literal compares with an entity's
+// interned value by pointer. Node kinds without strings are kept as they
+// are (the bodies they hold are rewritten).
+func (in interner) conditions(cs []xast.ConditionType) []xast.ConditionType {
+	if in == nil {
+		return cs
+	}
+	out := make([]xast.ConditionType, len(cs))
+	for i, c := range cs {
+		out[i] = xast.ConditionType{Condition: c.Condition, Body: in.node(c.Body)}
+	}
+	return out
+}
+
+func (in interner) node(n xast.IsNode) xast.IsNode {
+	switch n := n.(type) {
+	case xast.NodeValue:
+		return xast.NodeValue{Value: in.value(n.Value)}
+	case xast.NodeTypeVariable:
+		return xast.NodeTypeVariable{Name: in.string(n.Name)}
+	case xast.NodeTypeAccess:
+		return xast.NodeTypeAccess{StrOpNode: in.strOp(n.StrOpNode)}
+	case xast.NodeTypeHas:
+		return xast.NodeTypeHas{StrOpNode: in.strOp(n.StrOpNode)}
+	case xast.NodeTypeAnd:
+		return xast.NodeTypeAnd{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeOr:
+		return xast.NodeTypeOr{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeEquals:
+		return xast.NodeTypeEquals{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeNotEquals:
+		return xast.NodeTypeNotEquals{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeLessThan:
+		return xast.NodeTypeLessThan{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeLessThanOrEqual:
+		return xast.NodeTypeLessThanOrEqual{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeGreaterThan:
+		return xast.NodeTypeGreaterThan{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeGreaterThanOrEqual:
+		return xast.NodeTypeGreaterThanOrEqual{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeIn:
+		return xast.NodeTypeIn{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeContains:
+		return xast.NodeTypeContains{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeContainsAll:
+		return xast.NodeTypeContainsAll{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeContainsAny:
+		return xast.NodeTypeContainsAny{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeHasTag:
+		return xast.NodeTypeHasTag{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeGetTag:
+		return xast.NodeTypeGetTag{BinaryNode: in.binary(n.BinaryNode)}
+	case xast.NodeTypeNot:
+		return xast.NodeTypeNot{UnaryNode: xast.UnaryNode{Arg: in.node(n.Arg)}}
+	case xast.NodeTypeIsEmpty:
+		return xast.NodeTypeIsEmpty{UnaryNode: xast.UnaryNode{Arg: in.node(n.Arg)}}
+	case xast.NodeTypeIfThenElse:
+		return xast.NodeTypeIfThenElse{If: in.node(n.If), Then: in.node(n.Then), Else: in.node(n.Else)}
+	case xast.NodeTypeIs:
+		return in.is(n)
+	case xast.NodeTypeIsIn:
+		return xast.NodeTypeIsIn{NodeTypeIs: in.is(n.NodeTypeIs), Entity: in.node(n.Entity)}
+	case xast.NodeTypeRecord:
+		els := make([]xast.RecordElementNode, len(n.Elements))
+		for i, e := range n.Elements {
+			els[i] = xast.RecordElementNode{Key: in.string(e.Key), Value: in.node(e.Value)}
+		}
+		return xast.NodeTypeRecord{Elements: els}
+	case xast.NodeTypeSet:
+		els := make([]xast.IsNode, len(n.Elements))
+		for i, e := range n.Elements {
+			els[i] = in.node(e)
+		}
+		return xast.NodeTypeSet{Elements: els}
+	}
+	// Arithmetic, like, extension calls: no strings worth sharing.
+	return n
+}
+
+func (in interner) string(s types.String) types.String { return types.String(in.str(string(s))) }
+
+func (in interner) strOp(n xast.StrOpNode) xast.StrOpNode {
+	return xast.StrOpNode{Arg: in.node(n.Arg), Value: in.string(n.Value)}
+}
+
+func (in interner) binary(n xast.BinaryNode) xast.BinaryNode {
+	return xast.BinaryNode{Left: in.node(n.Left), Right: in.node(n.Right)}
+}
+
+func (in interner) is(n xast.NodeTypeIs) xast.NodeTypeIs {
+	return xast.NodeTypeIs{Left: in.node(n.Left), EntityType: types.EntityType(in.str(string(n.EntityType)))}
 }

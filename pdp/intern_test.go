@@ -4,7 +4,9 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
+	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 )
 
 // TestInternKeepsValues: an interned entity equals the original in every
@@ -13,7 +15,9 @@ import (
 func TestInternKeepsValues(t *testing.T) {
 	// Fresh strings for each entity, as a JSON decoder makes them.
 	fresh := func(s string) string { return string([]byte(s)) }
-	tenant := func() types.EntityUID { return types.NewEntityUID(types.EntityType(fresh("Tenant")), types.String(fresh("acme"))) }
+	tenant := func() types.EntityUID {
+		return types.NewEntityUID(types.EntityType(fresh("Tenant")), types.String(fresh("acme")))
+	}
 	agent := types.Entity{
 		UID:     types.NewEntityUID(types.EntityType(fresh("Agent")), types.String(fresh("acme/bot"))),
 		Parents: types.NewEntityUIDSet(tenant()),
@@ -66,5 +70,53 @@ func TestInternMapping(t *testing.T) {
 	in.mapping(m)
 	if unsafe.StringData(string(m.SubjectTypes["agent"])) != unsafe.StringData(string(ent.UID.Type)) {
 		t.Error("mapped subject type is not the entities' string")
+	}
+}
+
+// TestInternConditionsKeepPolicies: rewriting a policy's conditions to
+// interned strings keeps every node kind as it was (the Cedar text of the
+// policy is unchanged), and the attribute names become the entities'
+// strings.
+func TestInternConditionsKeepPolicies(t *testing.T) {
+	const src = `@id("every-node")
+permit (principal is Agent in Tenant::"acme", action == Action::"call_tool", resource)
+when {
+  resource.tenant == principal.tenant && principal.mode != "pep" &&
+  (principal.allowedTools.contains(resource) || principal.allowedTools.containsAll([resource]) || principal.allowedTools.containsAny([resource])) &&
+  !(principal.allowedTools.isEmpty()) && resource has sensitivity && principal in Tenant::"acme" &&
+  principal is Agent && resource is Tool in Tenant::"acme" && principal.hasTag("team") && principal.getTag("team") like "se*" &&
+  (if context.request has user then context.request.user == "alice" else false) &&
+  {"a": 1, "b": [2, -3]}.a < 2 && 1 <= 2 && 3 > 2 && 3 >= 3 && 1 + 2 - 3 * 4 == -9 &&
+  ip("10.0.0.1").isInRange(ip("10.0.0.0/8")) && decimal("1.5").lessThan(decimal("2.0"))
+}
+unless { context.now > datetime("2100-01-01T00:00:00Z") };`
+	list, err := cedar.NewPolicyListFromBytes("every-node.cedar", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := list[0]
+	in := interner{}
+	entityName := in.str(string([]byte("tenant")))
+	orig := bodyOnly(p, nil)
+	interned := bodyOnly(p, in)
+	if got, want := string(interned.MarshalCedar()), string(orig.MarshalCedar()); got != want {
+		t.Fatalf("interning changed the policy:\n got %s\nwant %s", got, want)
+	}
+	found := false
+	for _, c := range (*xast.Policy)(interned.AST()).Conditions {
+		if and, ok := c.Body.(xast.NodeTypeAnd); ok {
+			xast.Inspect(xast.NewNode(and), func(n xast.IsNode) bool {
+				if a, ok := n.(xast.NodeTypeAccess); ok && a.Value == "tenant" {
+					found = true
+					if unsafe.StringData(string(a.Value)) != unsafe.StringData(entityName) {
+						t.Error("the policy's attribute name is not the interned string")
+					}
+				}
+				return true
+			})
+		}
+	}
+	if !found {
+		t.Fatal("no .tenant access found in the rewritten policy")
 	}
 }

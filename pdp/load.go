@@ -133,10 +133,10 @@ type policy struct {
 }
 
 // newPolicy files a bundle policy with its scope and body.
-func newPolicy(id cedar.PolicyID, p *cedar.Policy) *policy {
+func newPolicy(id cedar.PolicyID, p *cedar.Policy, in interner) *policy {
 	out := &policy{id: id, p: p}
 	if s, ok := compileScope(p); ok {
-		out.scope, out.body = s, &policy{id: id, p: bodyOnly(p)}
+		out.scope, out.body = s, &policy{id: id, p: bodyOnly(p, in)}
 	}
 	return out
 }
@@ -172,6 +172,7 @@ func compile(src Source) (*compiled, error) {
 	c.validator = validate.New(rs, validate.WithStrict())
 
 	var errs []error
+	in := interner{} // strings shared by the policies' bodies and the entities
 	seen := map[cedar.PolicyID]cedar.Position{}
 	for _, f := range src.Policies {
 		list, err := cedar.NewPolicyListFromBytes(f.Name, f.Data)
@@ -196,7 +197,7 @@ func compile(src Source) (*compiled, error) {
 				errs = append(errs, &LoadError{File: f.Name, Line: pos.Line, Err: fmt.Errorf("policy %q does not validate against the schema: %w", id, err)})
 				continue
 			}
-			c.policies = append(c.policies, newPolicy(pid, p))
+			c.policies = append(c.policies, newPolicy(pid, p, in))
 		}
 	}
 
@@ -251,7 +252,6 @@ func compile(src Source) (*compiled, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	in := interner{}
 	c.entities = in.entities(c.entities)
 	in.mapping(c.mapping)
 	return c, nil

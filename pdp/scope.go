@@ -79,9 +79,10 @@ func entityScopeOf(n any) (entityScope, bool) {
 
 // bodyOnly returns p with an unconstrained scope (same id annotation,
 // effect, conditions and position).
-func bodyOnly(p *cedar.Policy) *cedar.Policy {
+func bodyOnly(p *cedar.Policy, in interner) *cedar.Policy {
 	a := *(*xast.Policy)(p.AST())
 	a.Principal, a.Action, a.Resource = xast.ScopeTypeAll{}, xast.ScopeTypeAll{}, xast.ScopeTypeAll{}
+	a.Conditions = in.conditions(a.Conditions)
 	return cedar.NewPolicyFromAST((*ast.Policy)(&a))
 }
 
