@@ -2,7 +2,6 @@ package authzen
 
 import (
 	"context"
-	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,10 +19,9 @@ import (
 //
 // Decisions are counted on every request, so the counter is kept in
 // atomics and handed to OpenTelemetry when a reader collects (an observable
-// counter): a decision costs one lock-free map read and one atomic add, not
-// a lookup in the SDK's attribute-set map. The map, tool → counters, is
-// copied on the rare write (a tool's first decision; tools are a bounded
-// set). OpenTelemetry has no observable histogram, so the latency histogram
+// counter): a decision costs one lock-free read of a sync.Map (tool →
+// counters per endpoint and outcome) and one atomic add, not a lookup in
+// the SDK's attribute-set map. OpenTelemetry has no observable histogram, so the latency histogram
 // is a Prometheus one on the same registry, resolved once per endpoint and
 // outcome (an observation is a few atomic adds); it has no tool label
 // (alerts aggregate it anyway).
@@ -32,8 +30,7 @@ type metrics struct {
 	fbRecords metric.Int64Counter
 	fbDropped metric.Int64Counter
 
-	counts atomic.Pointer[map[string]*toolCounts]
-	mu     sync.Mutex // serializes writers of counts
+	counts sync.Map // tool → *toolCounts
 
 	// latency holds the histogram's observer per endpoint and outcome.
 	latency [len(endpoints)][2]prometheus.Observer
@@ -78,7 +75,6 @@ func newMetrics(mp metric.MeterProvider, reg prometheus.Registerer) (*metrics, e
 	m := mp.Meter("github.com/agentguard/agentguard/pdp/authzen")
 	var err error
 	out := &metrics{}
-	out.counts.Store(&map[string]*toolCounts{})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "agentguard_pdp_decision_duration_seconds",
 		Help:    "Time from request arrival to decision.",
@@ -117,7 +113,8 @@ func newMetrics(mp metric.MeterProvider, reg prometheus.Registerer) (*metrics, e
 // observeDecisions reports every endpoint, outcome and tool that has had a
 // decision.
 func (m *metrics) observeDecisions(_ context.Context, o metric.Int64Observer) error {
-	for _, c := range *m.counts.Load() {
+	for _, v := range m.counts.Range {
+		c := v.(*toolCounts)
 		for ep := range c.n {
 			for out := range c.n[ep] {
 				if n := c.n[ep][out].Load(); n > 0 {
@@ -141,8 +138,10 @@ func (m *metrics) decision(endpoint string, allowed bool, d time.Duration, tool 
 	if ep < 0 {
 		return
 	}
-	c := (*m.counts.Load())[tool]
-	if c == nil {
+	var c *toolCounts
+	if v, ok := m.counts.Load(tool); ok {
+		c = v.(*toolCounts)
+	} else {
 		c = m.newTool(tool)
 	}
 	out := outcomeIndex(allowed)
@@ -150,14 +149,8 @@ func (m *metrics) decision(endpoint string, allowed bool, d time.Duration, tool 
 	m.latency[ep][out].Observe(d.Seconds())
 }
 
-// newTool adds tool's counters to a copy of the map.
+// newTool makes tool's counters, unless another decision just did.
 func (m *metrics) newTool(tool string) *toolCounts {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	old := *m.counts.Load()
-	if c := old[tool]; c != nil {
-		return c
-	}
 	c := &toolCounts{}
 	for ep, name := range endpoints {
 		for _, allowed := range []bool{false, true} {
@@ -165,11 +158,8 @@ func (m *metrics) newTool(tool string) *toolCounts {
 				attribute.String("endpoint", name), attribute.String("decision", outcome(allowed)), attribute.String("tool", tool)))
 		}
 	}
-	next := make(map[string]*toolCounts, len(old)+1)
-	maps.Copy(next, old)
-	next[tool] = c
-	m.counts.Store(&next)
-	return c
+	v, _ := m.counts.LoadOrStore(tool, c)
+	return v.(*toolCounts)
 }
 
 func (m *metrics) errors(ctx context.Context, endpoint string, status int) {

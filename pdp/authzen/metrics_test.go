@@ -52,7 +52,8 @@ func TestMetricsDecisionCounts(t *testing.T) {
 	m.decision("no-such-endpoint", true, time.Microsecond, "tool-0") // not counted
 	got := map[string]int64{}
 	var total int64
-	for tool, c := range *m.counts.Load() {
+	for tool, v := range m.counts.Range {
+		c := v.(*toolCounts)
 		for ep := range c.n {
 			for out := range c.n[ep] {
 				if n := c.n[ep][out].Load(); n > 0 {
