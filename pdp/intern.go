@@ -94,8 +94,8 @@ func (in interner) mapping(m *Mapping) {
 // conditions returns a policy's conditions with the strings of their
 // attribute names, variables and literals interned, so that an attribute
 // lookup finds its key by pointer and a literal compares with an entity's
-// interned value by pointer. Node kinds without strings are kept as they
-// are (the bodies they hold are rewritten).
+// interned value by pointer. Arithmetic, like and extension calls are kept
+// whole (they compare no entity data). A nil interner keeps cs.
 func (in interner) conditions(cs []xast.ConditionType) []xast.ConditionType {
 	if in == nil {
 		return cs
@@ -168,7 +168,6 @@ func (in interner) node(n xast.IsNode) xast.IsNode {
 		}
 		return xast.NodeTypeSet{Elements: els}
 	}
-	// Arithmetic, like, extension calls: no strings worth sharing.
 	return n
 }
 
