@@ -38,7 +38,7 @@ func TestEngineMatchesCedarGo(t *testing.T) {
 		if err := ents.UnmarshalJSON(src.Entities.Data); err != nil {
 			t.Fatal(err)
 		}
-		for _, a := range []string{"read", "write", "share", "manage"} { // from the schema
+		for _, a := range append(slices.Clone(genActions), genGroup) { // from the schema
 			uid := types.NewEntityUID("Action", types.String(a))
 			if e, ok := eng.Entity(uid); ok {
 				ents[uid] = e

@@ -23,6 +23,13 @@ type genBundle struct {
 	nDocs                     int
 }
 
+// genActions are the schema's actions (testdata/diff.cedarschema); genGroup
+// is the action group they belong to.
+var (
+	genActions = []string{"read", "write", "share"}
+	genGroup   = "manage"
+)
+
 func newGen(seed uint64, nUsers, nDocs int) *genBundle {
 	return &genBundle{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), nGroups: 8, nUsers: nUsers, nFolders: 8, nDocs: nDocs}
 }
@@ -116,14 +123,14 @@ func (g *genBundle) principalScope() string {
 }
 
 func (g *genBundle) actionScope() string {
-	acts := []string{"read", "write", "share"}
+	acts := genActions
 	switch g.pick(5) {
 	case 0:
 		return "action"
 	case 1, 2:
 		return fmt.Sprintf("action == Action::\"%s\"", acts[g.pick(3)])
 	case 3:
-		return "action in Action::\"manage\""
+		return fmt.Sprintf("action in Action::\"%s\"", genGroup)
 	default:
 		return fmt.Sprintf("action in [Action::\"%s\", Action::\"%s\"]", acts[g.pick(3)], acts[g.pick(3)])
 	}
@@ -164,7 +171,7 @@ func (g *genBundle) request() types.Request {
 	if g.pick(10) == 0 {
 		p = "stranger"
 	}
-	acts := []string{"read", "write", "share"}
+	acts := genActions
 	var r types.EntityUID
 	switch g.pick(5) {
 	case 0:

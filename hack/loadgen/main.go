@@ -292,7 +292,7 @@ func bench(ctx context.Context, o options) (int, error) {
 		opa := rows[1].throughput()
 		switch {
 		case o.pick == "pair" && paired:
-			fmt.Printf("throughput ratio per round: %s (median: round %d)\n", roundRatios(results["agentguard"], results["opa"]), pairIdx+1)
+			fmt.Printf("throughput ratio per round: %s (median: round %d)\n", formatRatios(roundRatios(results["agentguard"], results["opa"])), pairIdx+1)
 			fmt.Printf("pdp-vs-opa throughput ratio: %.2f\n", ratio)
 		case opa > 0:
 			fmt.Printf("pdp-vs-opa throughput ratio: %.2f\n", rows[0].throughput()/opa)

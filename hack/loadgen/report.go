@@ -60,40 +60,47 @@ func medianCPU(rounds []runResult) time.Duration {
 	return d[(len(d)-1)/2]
 }
 
-// pairedRatio compares two servers' rounds run side by side: the ratio of
-// throughputs of each pair of rounds (round i of a, round i of b, run one
-// after the other), and the median pair's index (the lower middle for an
-// even count). On a shared machine whose speed drifts, a pair sees the same
-// machine; the best rounds of each server may not (OPA's rounds vary more, so
-// its best one is the luckier), and the median pair is not moved by one
-// lucky or unlucky round. ok is false without a comparable pair.
-func pairedRatio(a, b []runResult) (ratio float64, i int, ok bool) {
-	type pair struct {
-		ratio float64
-		i     int
-	}
-	var pairs []pair
-	for i := range min(len(a), len(b)) {
+// roundRatios is the throughput ratio a ÷ b of each pair of rounds (round i
+// of a, round i of b, run one after the other), in order; 0 where b answered
+// nothing.
+func roundRatios(a, b []runResult) []float64 {
+	out := make([]float64, min(len(a), len(b)))
+	for i := range out {
 		if tb := b[i].throughput(); tb > 0 {
-			pairs = append(pairs, pair{a[i].throughput() / tb, i})
+			out[i] = a[i].throughput() / tb
 		}
 	}
-	if len(pairs) == 0 {
-		return 0, 0, false
-	}
-	slices.SortFunc(pairs, func(x, y pair) int { return cmp.Compare(x.ratio, y.ratio) })
-	m := pairs[(len(pairs)-1)/2]
-	return m.ratio, m.i, true
+	return out
 }
 
-// roundRatios lists the throughput ratio of each pair of rounds, in order.
-func roundRatios(a, b []runResult) string {
-	var parts []string
-	for i := range min(len(a), len(b)) {
-		if tb := b[i].throughput(); tb > 0 {
-			parts = append(parts, fmt.Sprintf("%.2f", a[i].throughput()/tb))
-		} else {
-			parts = append(parts, "n/a")
+// pairedRatio is the median of roundRatios and its round (the lower middle
+// for an even count). On a shared machine whose speed drifts, a pair sees
+// the same machine; the best rounds of each server may not (OPA's rounds
+// vary more, so its best one is the luckier), and the median pair is not
+// moved by one lucky or unlucky round. ok is false without a comparable pair.
+func pairedRatio(a, b []runResult) (ratio float64, i int, ok bool) {
+	ratios := roundRatios(a, b)
+	var idx []int
+	for i, r := range ratios {
+		if r > 0 {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return 0, 0, false
+	}
+	slices.SortFunc(idx, func(x, y int) int { return cmp.Compare(ratios[x], ratios[y]) })
+	i = idx[(len(idx)-1)/2]
+	return ratios[i], i, true
+}
+
+// formatRatios writes ratios as "3.18 3.27 n/a".
+func formatRatios(ratios []float64) string {
+	parts := make([]string, len(ratios))
+	for i, r := range ratios {
+		parts[i] = "n/a"
+		if r > 0 {
+			parts[i] = fmt.Sprintf("%.2f", r)
 		}
 	}
 	return strings.Join(parts, " ")

@@ -64,7 +64,7 @@ func TestPairedRatio(t *testing.T) {
 	if !ok || i != 0 || ratio != 3 {
 		t.Errorf("pairedRatio of three = %.3f, round %d, %v; want 3.000, round 0", ratio, i, ok)
 	}
-	if got := roundRatios(ag, opa); got != "3.00 2.23 3.30 1.00" {
+	if got := formatRatios(roundRatios(ag, []runResult{round(100), round(130), round(0), round(100)})); got != "3.00 2.23 n/a 1.00" {
 		t.Errorf("roundRatios = %q", got)
 	}
 	if _, _, ok := pairedRatio(ag, []runResult{round(0)}); ok {
